@@ -1,0 +1,12 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { gzipSync } from "node:zlib";
+import sharp from "sharp";
+
+// The codec floor: only decode the slices and gzip the same bytes, nothing else.
+const { files, level } = workerData as { files: string[]; level: number };
+let bytes = 0;
+for (const f of files) {
+  const { data } = await sharp(f).raw().toBuffer({ resolveWithObject: true });
+  bytes += gzipSync(data, { level }).length;
+}
+parentPort!.postMessage(bytes);

@@ -1,0 +1,22 @@
+/** voxport's library API. The CLI (src/cli) is a thin layer over these. */
+export { type ErrorCode, EXIT, isVoxportError, VoxportError } from "./errors.js";
+export * from "./ops/array.js";
+export * from "./ops/bbox.js";
+export { downsample } from "./ops/downsample.js";
+export { encodeNpy } from "./ops/npy.js";
+export * from "./precomputed/index.js";
+export { ImageStackSource, openImageStack } from "./sources/image-stack.js";
+export type { VolumeSource } from "./sources/source.js";
+export * from "./storage/index.js";
+export {
+  DEFAULTS as INGEST_DEFAULTS,
+  type IngestHooks,
+  type IngestOptions,
+  type IngestSummary,
+  type PreparedIngest,
+  type ProgressEvent,
+  prepareIngest,
+  runIngest,
+} from "./tasks/ingest.js";
+export type { IngestJob, IngestTask, StageSpec } from "./tasks/job.js";
+export { planStages, stageTasks } from "./tasks/plan.js";

@@ -1,0 +1,19 @@
+import type { Block, DataType, Vec3 } from "../ops/array.js";
+import type { Box } from "../ops/bbox.js";
+
+/**
+ * A read-only volume input. Coordinates are the source's own voxel indices: [0, size).
+ * `read` accepts any box; parts outside [0, size) read as zeros, so callers can ask for
+ * chunk-aligned boxes at the volume edge without clipping first.
+ */
+export interface VolumeSource {
+  /** Human-readable description for logs, errors and provenance (e.g. the folder path). */
+  readonly description: string;
+  readonly size: Vec3;
+  readonly dtype: DataType;
+  readonly channels: number;
+  /** Voxel size in nm when the source knows it (NIfTI does; image stacks do not). */
+  readonly resolution?: Vec3;
+  read(box: Box, options?: { signal?: AbortSignal }): Promise<Block>;
+  close?(): Promise<void>;
+}
