@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isVoxportError } from "../errors.js";
-import { type Block, DATA_TYPES, type DataType, makeBlock, type Shape4, type Vec3 } from "./array.js";
+import {
+  type Block,
+  DATA_TYPES,
+  type DataType,
+  makeBlock,
+  type Shape4,
+  type Vec3,
+} from "./array.js";
 import { type DownsampleMethod, downsample, downsampledBounds } from "./downsample.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -16,7 +23,12 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b !== 0n && a < 0n ? q - 1n : q;
 }
 
-function reference(block: Block, origin: Vec3, factor: Vec3, method: DownsampleMethod): { block: Block; origin: Vec3 } {
+function reference(
+  block: Block,
+  origin: Vec3,
+  factor: Vec3,
+  method: DownsampleMethod,
+): { block: Block; origin: Vec3 } {
   const [sx, sy, sz, nc] = block.shape;
   const lo: Vec3 = [0, 0, 0];
   const hi: Vec3 = [0, 0, 0];
@@ -27,7 +39,8 @@ function reference(block: Block, origin: Vec3, factor: Vec3, method: DownsampleM
   }
   const out = makeBlock(block.dtype, [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], nc]);
   const [ox, oy, oz] = out.shape;
-  const get = (x: number, y: number, z: number, c: number): Value => block.data[x + sx * (y + sy * (z + sz * c))];
+  const get = (x: number, y: number, z: number, c: number): Value =>
+    block.data[x + sx * (y + sy * (z + sz * c))];
   for (let c = 0; c < nc; c++) {
     for (let vz = lo[2]; vz < hi[2]; vz++) {
       for (let vy = lo[1]; vy < hi[1]; vy++) {
@@ -202,7 +215,15 @@ describe("downsample vs naive reference", () => {
   }
 
   it("covers larger blocks through the specialised 2x2x1 / 2x2x2 loops", () => {
-    for (const dtype of ["uint8", "uint16", "int16", "uint32", "int32", "float32", "uint64"] as DataType[]) {
+    for (const dtype of [
+      "uint8",
+      "uint16",
+      "int16",
+      "uint32",
+      "int32",
+      "float32",
+      "uint64",
+    ] as DataType[]) {
       for (const factor of [
         [2, 2, 1],
         [2, 2, 2],
@@ -226,19 +247,38 @@ describe("downsample vs naive reference", () => {
 });
 
 describe("downsample semantics", () => {
-  const one = (dtype: DataType, values: number[] | bigint[], shape: Shape4 = [values.length, 1, 1, 1]) => {
+  const one = (
+    dtype: DataType,
+    values: number[] | bigint[],
+    shape: Shape4 = [values.length, 1, 1, 1],
+  ) => {
     const b = makeBlock(dtype, shape);
     (b.data as unknown as { set(a: unknown): void }).set(values);
     return b;
   };
 
   it("average rounds half up (signed: toward +infinity)", () => {
-    assert.deepEqual([...downsample(one("uint8", [1, 2]), [0, 0, 0], [2, 1, 1], "average").block.data], [2]);
-    assert.deepEqual([...downsample(one("uint8", [1, 1, 1, 2]), [0, 0, 0], [4, 1, 1], "average").block.data], [1]);
-    assert.deepEqual([...downsample(one("int8", [-1, -2]), [0, 0, 0], [2, 1, 1], "average").block.data], [-1]);
-    assert.deepEqual([...downsample(one("int8", [-2, -3, -3]), [0, 0, 0], [3, 1, 1], "average").block.data], [-3]);
     assert.deepEqual(
-      [...downsample(one("uint32", [4294967295, 4294967294]), [0, 0, 0], [2, 1, 1], "average").block.data],
+      [...downsample(one("uint8", [1, 2]), [0, 0, 0], [2, 1, 1], "average").block.data],
+      [2],
+    );
+    assert.deepEqual(
+      [...downsample(one("uint8", [1, 1, 1, 2]), [0, 0, 0], [4, 1, 1], "average").block.data],
+      [1],
+    );
+    assert.deepEqual(
+      [...downsample(one("int8", [-1, -2]), [0, 0, 0], [2, 1, 1], "average").block.data],
+      [-1],
+    );
+    assert.deepEqual(
+      [...downsample(one("int8", [-2, -3, -3]), [0, 0, 0], [3, 1, 1], "average").block.data],
+      [-3],
+    );
+    assert.deepEqual(
+      [
+        ...downsample(one("uint32", [4294967295, 4294967294]), [0, 0, 0], [2, 1, 1], "average")
+          .block.data,
+      ],
       [4294967295],
     );
     assert.deepEqual(
@@ -288,8 +328,14 @@ describe("downsample semantics", () => {
 
   it("rejects bad factors and inconsistent blocks", () => {
     const b = makeBlock("uint8", [2, 2, 2, 1]);
-    assert.throws(() => downsample(b, [0, 0, 0], [0, 2, 2], "average"), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
-    assert.throws(() => downsample(b, [0, 0, 0], [1.5, 2, 2], "mode"), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
+    assert.throws(
+      () => downsample(b, [0, 0, 0], [0, 2, 2], "average"),
+      (e) => isVoxportError(e, "INVALID_ARGUMENT"),
+    );
+    assert.throws(
+      () => downsample(b, [0, 0, 0], [1.5, 2, 2], "mode"),
+      (e) => isVoxportError(e, "INVALID_ARGUMENT"),
+    );
     assert.throws(
       () => downsample({ ...b, shape: [3, 2, 2, 1] }, [0, 0, 0], [2, 2, 2], "mode"),
       (e) => isVoxportError(e, "INVALID_ARGUMENT"),
@@ -310,7 +356,9 @@ describe("downsample speed", { skip: process.env.VOXPORT_PERF !== "1" }, () => {
         downsample(block, [0, 0, 0], [2, 2, 1], method);
         best = Math.min(best, performance.now() - t0);
       }
-      t.diagnostic(`${method}: best of 3 = ${best.toFixed(0)} ms (${((d.length / best) * 1e-3).toFixed(0)} Mvoxel/s)`);
+      t.diagnostic(
+        `${method}: best of 3 = ${best.toFixed(0)} ms (${((d.length / best) * 1e-3).toFixed(0)} Mvoxel/s)`,
+      );
     }
   });
 });

@@ -63,7 +63,13 @@ interface AxisMap {
   end: Int32Array;
 }
 
-function axisMap(origin: number, extent: number, factor: number, outOrigin: number, outExtent: number): AxisMap {
+function axisMap(
+  origin: number,
+  extent: number,
+  factor: number,
+  outOrigin: number,
+  outExtent: number,
+): AxisMap {
   const start = new Int32Array(outExtent);
   const end = new Int32Array(outExtent);
   for (let j = 0; j < outExtent; j++) {
@@ -83,10 +89,16 @@ export function downsample(
   const [sx, sy, sz, nc] = block.shape;
   for (let d = 0; d < 3; d++) {
     if (!Number.isSafeInteger(factor[d]) || factor[d] < 1) {
-      throw new VoxportError("INVALID_ARGUMENT", `downsample: factor ${factor.join(",")} must be positive integers`);
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `downsample: factor ${factor.join(",")} must be positive integers`,
+      );
     }
     if (!Number.isSafeInteger(origin[d])) {
-      throw new VoxportError("INVALID_ARGUMENT", `downsample: origin ${origin.join(",")} must be integers`);
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `downsample: origin ${origin.join(",")} must be integers`,
+      );
     }
   }
   if (block.data.length !== sx * sy * sz * nc) {
@@ -171,7 +183,14 @@ type OutRow = Int32Array | Float32Array;
  * long), converting to the scratch type; returns how many rows that is. TypedArray.set does
  * the conversion natively, and the kernels below then only ever see one array type.
  */
-function loadRows(src: NumberArray, g: Geometry, c: number, kz: number, ky: number, rows: RowBuffer): number {
+function loadRows(
+  src: NumberArray,
+  g: Geometry,
+  c: number,
+  kz: number,
+  ky: number,
+  rows: RowBuffer,
+): number {
   const { sx, sy, sz, my, mz } = g;
   let n = 0;
   for (let z = mz.start[kz]; z < mz.end[kz]; z++) {
@@ -235,10 +254,16 @@ function averageNumbers(src: NumberArray, dst: NumberArray, g: Geometry, dtype: 
           }
         }
         for (let j = 0; j < j0; j++) {
-          out[j] = finish(sumRange(rows, sx, nRows, mx.start[j], mx.end[j]), (mx.end[j] - mx.start[j]) * nRows);
+          out[j] = finish(
+            sumRange(rows, sx, nRows, mx.start[j], mx.end[j]),
+            (mx.end[j] - mx.start[j]) * nRows,
+          );
         }
         for (let j = j1; j < ox; j++) {
-          out[j] = finish(sumRange(rows, sx, nRows, mx.start[j], mx.end[j]), (mx.end[j] - mx.start[j]) * nRows);
+          out[j] = finish(
+            sumRange(rows, sx, nRows, mx.start[j], mx.end[j]),
+            (mx.end[j] - mx.start[j]) * nRows,
+          );
         }
         dst.set(out, ox * (ky + oy * (kz + oz * c)));
       }
@@ -249,50 +274,113 @@ function averageNumbers(src: NumberArray, dst: NumberArray, g: Geometry, dtype: 
 // Hot kernels, one per scratch type so that each stays monomorphic. Counts are 4 and 8, powers
 // of two, so (s + n/2) >> log2(n) and floor((s + n/2) / n) are exact round-half-up.
 
-function avg2x2Small(rows: Int32Array, sx: number, out: Int32Array, j0: number, j1: number, x0: number): void {
+function avg2x2Small(
+  rows: Int32Array,
+  sx: number,
+  out: Int32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   for (let j = j0, i = x0, k = sx + x0; j < j1; j++, i += 2, k += 2) {
     out[j] = (rows[i] + rows[i + 1] + rows[k] + rows[k + 1] + 2) >> 2;
   }
 }
 
-function avg2x4Small(rows: Int32Array, sx: number, out: Int32Array, j0: number, j1: number, x0: number): void {
+function avg2x4Small(
+  rows: Int32Array,
+  sx: number,
+  out: Int32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   const s2 = 2 * sx;
   const s3 = 3 * sx;
   for (let j = j0, i = x0; j < j1; j++, i += 2) {
     const s =
-      rows[i] + rows[i + 1] + rows[sx + i] + rows[sx + i + 1] + rows[s2 + i] + rows[s2 + i + 1] + rows[s3 + i] + rows[s3 + i + 1];
+      rows[i] +
+      rows[i + 1] +
+      rows[sx + i] +
+      rows[sx + i + 1] +
+      rows[s2 + i] +
+      rows[s2 + i + 1] +
+      rows[s3 + i] +
+      rows[s3 + i + 1];
     out[j] = (s + 4) >> 3;
   }
 }
 
-function avg2x2Wide(rows: Float64Array, sx: number, out: Int32Array, j0: number, j1: number, x0: number): void {
+function avg2x2Wide(
+  rows: Float64Array,
+  sx: number,
+  out: Int32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   for (let j = j0, i = x0, k = sx + x0; j < j1; j++, i += 2, k += 2) {
     out[j] = Math.floor((rows[i] + rows[i + 1] + rows[k] + rows[k + 1] + 2) * 0.25);
   }
 }
 
-function avg2x4Wide(rows: Float64Array, sx: number, out: Int32Array, j0: number, j1: number, x0: number): void {
+function avg2x4Wide(
+  rows: Float64Array,
+  sx: number,
+  out: Int32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   const s2 = 2 * sx;
   const s3 = 3 * sx;
   for (let j = j0, i = x0; j < j1; j++, i += 2) {
     const s =
-      rows[i] + rows[i + 1] + rows[sx + i] + rows[sx + i + 1] + rows[s2 + i] + rows[s2 + i + 1] + rows[s3 + i] + rows[s3 + i + 1];
+      rows[i] +
+      rows[i + 1] +
+      rows[sx + i] +
+      rows[sx + i + 1] +
+      rows[s2 + i] +
+      rows[s2 + i + 1] +
+      rows[s3 + i] +
+      rows[s3 + i + 1];
     out[j] = Math.floor((s + 4) * 0.125);
   }
 }
 
-function mean2x2(rows: Float64Array, sx: number, out: Float32Array, j0: number, j1: number, x0: number): void {
+function mean2x2(
+  rows: Float64Array,
+  sx: number,
+  out: Float32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   for (let j = j0, i = x0, k = sx + x0; j < j1; j++, i += 2, k += 2) {
     out[j] = (rows[i] + rows[i + 1] + rows[k] + rows[k + 1]) / 4;
   }
 }
 
-function mean2x4(rows: Float64Array, sx: number, out: Float32Array, j0: number, j1: number, x0: number): void {
+function mean2x4(
+  rows: Float64Array,
+  sx: number,
+  out: Float32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   const s2 = 2 * sx;
   const s3 = 3 * sx;
   for (let j = j0, i = x0; j < j1; j++, i += 2) {
     const s =
-      rows[i] + rows[i + 1] + rows[sx + i] + rows[sx + i + 1] + rows[s2 + i] + rows[s2 + i + 1] + rows[s3 + i] + rows[s3 + i + 1];
+      rows[i] +
+      rows[i + 1] +
+      rows[sx + i] +
+      rows[sx + i + 1] +
+      rows[s2 + i] +
+      rows[s2 + i + 1] +
+      rows[s3 + i] +
+      rows[s3 + i + 1];
     out[j] = s / 8;
   }
 }
@@ -338,11 +426,16 @@ function modeNumbers(src: NumberArray, dst: NumberArray, g: Geometry, dtype: Dat
     for (let kz = 0; kz < oz; kz++) {
       for (let ky = 0; ky < oy; ky++) {
         const nRows = loadRows(src, g, c, kz, ky, rows);
-        if (!isFloat && fx === 2 && nRows === 2) mode2x2Row(rows, sx, out as Int32Array, j0, j1, x0);
-        else if (!isFloat && fx === 2 && nRows === 4) mode2x2x2Row(rows, sx, out as Int32Array, j0, j1, x0, vals);
-        else for (let j = j0; j < j1; j++) out[j] = modeOf(rows, sx, nRows, mx.start[j], mx.end[j], vals);
+        if (!isFloat && fx === 2 && nRows === 2)
+          mode2x2Row(rows, sx, out as Int32Array, j0, j1, x0);
+        else if (!isFloat && fx === 2 && nRows === 4)
+          mode2x2x2Row(rows, sx, out as Int32Array, j0, j1, x0, vals);
+        else
+          for (let j = j0; j < j1; j++)
+            out[j] = modeOf(rows, sx, nRows, mx.start[j], mx.end[j], vals);
         for (let j = 0; j < j0; j++) out[j] = modeOf(rows, sx, nRows, mx.start[j], mx.end[j], vals);
-        for (let j = j1; j < ox; j++) out[j] = modeOf(rows, sx, nRows, mx.start[j], mx.end[j], vals);
+        for (let j = j1; j < ox; j++)
+          out[j] = modeOf(rows, sx, nRows, mx.start[j], mx.end[j], vals);
         dst.set(out, ox * (ky + oy * (kz + oz * c)));
       }
     }
@@ -350,7 +443,14 @@ function modeNumbers(src: NumberArray, dst: NumberArray, g: Geometry, dtype: Dat
 }
 
 /** Mode of the values in columns [a, b) of the first nRows rows. */
-function modeOf(rows: Float64Array, sx: number, nRows: number, a: number, b: number, vals: Float64Array): number {
+function modeOf(
+  rows: Float64Array,
+  sx: number,
+  nRows: number,
+  a: number,
+  b: number,
+  vals: Float64Array,
+): number {
   let k = 0;
   for (let r = 0; r < nRows; r++) {
     for (let i = r * sx + a, e = r * sx + b; i < e; i++) vals[k++] = rows[i];
@@ -368,12 +468,17 @@ function mode4(a: number, b: number, c: number, d: number): number {
   if (a === c) return b === d && b < a ? b : a;
   if (a === d) return b === c && b < a ? b : a;
   if (b === c || b === d) return b;
-  const m1 = a < b ? a : b; // all four distinct
-  const m2 = c < d ? c : d;
-  return m1 < m2 ? m1 : m2;
+  return Math.min(a, b, c, d); // all four distinct
 }
 
-function mode2x2Row(rows: Float64Array, sx: number, out: Int32Array, j0: number, j1: number, x0: number): void {
+function mode2x2Row(
+  rows: Float64Array,
+  sx: number,
+  out: Int32Array,
+  j0: number,
+  j1: number,
+  x0: number,
+): void {
   for (let j = j0, i = x0, k = sx + x0; j < j1; j++, i += 2, k += 2) {
     out[j] = mode4(rows[i], rows[i + 1], rows[k], rows[k + 1]);
   }

@@ -19,7 +19,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
 import { extname } from "node:path";
-import sharp, { type Metadata } from "sharp";
+import sharp, { type Metadata, type OutputInfo } from "sharp";
 import { VoxportError } from "../errors.js";
 import { type DataType, type TypedArray, viewAs } from "../ops/array.js";
 
@@ -76,7 +76,12 @@ export async function probeSlice(path: string): Promise<SliceHeader> {
   try {
     meta = await sharp(path, SHARP_OPTIONS).metadata();
   } catch (e) {
-    throw invalid(path, `cannot read image header: ${(e as Error).message.trim()}`, e);
+    const ext = extname(path).slice(1).toUpperCase() || "image";
+    throw invalid(
+      path,
+      `cannot read image header (truncated or not a valid ${ext} file?): ${(e as Error).message.trim()}`,
+      e,
+    );
   }
   await checkTruncation(path, meta.format);
   return {
@@ -119,22 +124,31 @@ export function sliceKind(h: SliceHeader): SliceKind {
   }
   switch (h.depth) {
     case "uchar":
-      return { dtype: "uint8", channels, colourspace: channels === 1 ? "b-w" : "srgb", rawDepth: "uchar", dropAlpha };
+      return {
+        dtype: "uint8",
+        channels,
+        colourspace: channels === 1 ? "b-w" : "srgb",
+        rawDepth: "uchar",
+        dropAlpha,
+      };
     case "ushort":
-      return { dtype: "uint16", channels, colourspace: channels === 1 ? "grey16" : "rgb16", rawDepth: "ushort", dropAlpha };
+      return {
+        dtype: "uint16",
+        channels,
+        colourspace: channels === 1 ? "grey16" : "rgb16",
+        rawDepth: "ushort",
+        dropAlpha,
+      };
     case "uint":
-      if (channels === 1) return { dtype: "uint32", channels, colourspace: "b-w", rawDepth: "uint", dropAlpha };
+      if (channels === 1)
+        return { dtype: "uint32", channels, colourspace: "b-w", rawDepth: "uint", dropAlpha };
       break;
     case "float":
-      if (channels === 1) return { dtype: "float32", channels, colourspace: "b-w", rawDepth: "float", dropAlpha };
+      if (channels === 1)
+        return { dtype: "float32", channels, colourspace: "b-w", rawDepth: "float", dropAlpha };
       break;
   }
   throw unsupported(`sample format ${h.depth} with ${channels} channel(s)`);
-}
-
-/** Human-readable summary for "differs from the first file" messages. */
-export function describeKind(h: SliceHeader, k: SliceKind): string {
-  return `${h.width}x${h.height}, ${k.channels} channel(s), ${k.dtype}`;
 }
 
 /**
@@ -148,7 +162,7 @@ export async function decodeSliceRegion(
   region: Region,
 ): Promise<TypedArray> {
   let data: Buffer;
-  let info: sharp.OutputInfo;
+  let info: OutputInfo;
   try {
     let p = sharp(path, SHARP_OPTIONS);
     if (
@@ -210,7 +224,8 @@ async function checkTruncation(path: string, format: string): Promise<void> {
     const size = (await fh.stat()).size;
     if (kind === "png") {
       const tail = await readAt(fh, Math.max(0, size - 12), Math.min(12, size));
-      if (!tail.equals(PNG_IEND)) throw invalid(path, "truncated PNG (does not end with the IEND chunk)");
+      if (!tail.equals(PNG_IEND))
+        throw invalid(path, "truncated PNG (does not end with the IEND chunk)");
     } else if (kind === "jpeg") {
       // Allow zero padding after the end-of-image marker (some writers pad to a block size).
       const n = Math.min(64, size);
@@ -223,7 +238,10 @@ async function checkTruncation(path: string, format: string): Promise<void> {
     } else {
       const needed = await tiffDataEnd(fh, size);
       if (needed !== undefined && needed > size) {
-        throw invalid(path, `truncated TIFF (image data extends to byte ${needed}, file has ${size})`);
+        throw invalid(
+          path,
+          `truncated TIFF (image data extends to byte ${needed}, file has ${size})`,
+        );
       }
     }
   } catch (e) {
@@ -258,8 +276,7 @@ async function tiffDataEnd(fh: FileHandle, size: number): Promise<number | undef
   if (!le && !(head[0] === 0x4d && head[1] === 0x4d)) return undefined;
   const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
   const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const u64 = (b: Buffer, o: number) =>
-    Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
+  const u64 = (b: Buffer, o: number) => Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
   const magic = u16(head, 2);
   const big = magic === 43;
   if (!big && magic !== 42) return undefined;
@@ -302,7 +319,9 @@ async function tiffDataEnd(fh: FileHandle, size: number): Promise<number | undef
     }
     const values: number[] = [];
     for (let k = 0; k < count; k++) {
-      values.push(typeSize === 2 ? u16(buf, k * 2) : typeSize === 4 ? u32(buf, k * 4) : u64(buf, k * 8));
+      values.push(
+        typeSize === 2 ? u16(buf, k * 2) : typeSize === 4 ? u32(buf, k * 4) : u64(buf, k * 8),
+      );
     }
     arrays.set(tag, values);
   }

@@ -19,7 +19,6 @@ import { type Box, boxToString } from "../ops/bbox.js";
 import { mapLimit, throwIfAborted } from "./concurrency.js";
 import {
   decodeSliceRegion,
-  describeKind,
   probeSlice,
   type SliceHeader,
   type SliceKind,
@@ -46,6 +45,8 @@ export class ImageStackSource implements VolumeSource {
   readonly size: Vec3;
   readonly dtype: DataType;
   readonly channels: number;
+  /** Always undefined: image files carry no trustworthy voxel size (DPI is not nm). */
+  readonly resolution?: Vec3;
   /** Slice files in z order: slice k is z = k. */
   readonly slices: readonly SliceFile[];
   /** Decoding settings shared by every slice. */
@@ -53,7 +54,12 @@ export class ImageStackSource implements VolumeSource {
   /** Header of the first slice (format, colourspace as stored). */
   readonly firstHeader: SliceHeader;
 
-  constructor(description: string, slices: readonly SliceFile[], first: SliceHeader, kind: SliceKind) {
+  constructor(
+    description: string,
+    slices: readonly SliceFile[],
+    first: SliceHeader,
+    kind: SliceKind,
+  ) {
     this.description = description;
     this.slices = slices;
     this.firstHeader = first;
@@ -66,8 +72,15 @@ export class ImageStackSource implements VolumeSource {
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
     for (let d = 0; d < 3; d++) {
-      if (!Number.isSafeInteger(box.min[d]) || !Number.isSafeInteger(box.max[d]) || box.max[d] < box.min[d]) {
-        throw new VoxportError("INVALID_ARGUMENT", `${this.description}: bad read box ${boxToString(box)}`);
+      if (
+        !Number.isSafeInteger(box.min[d]) ||
+        !Number.isSafeInteger(box.max[d]) ||
+        box.max[d] < box.min[d]
+      ) {
+        throw new VoxportError(
+          "INVALID_ARGUMENT",
+          `${this.description}: bad read box ${boxToString(box)}`,
+        );
       }
     }
     throwIfAborted(signal, `${this.description}: read ${boxToString(box)}`);
@@ -96,18 +109,24 @@ export class ImageStackSource implements VolumeSource {
       READ_CONCURRENCY,
       async (z) => {
         const pixels = await decodeSliceRegion(this.slices[z].path, this.kind, full, region);
-        // Scatter interleaved pixels into the planar Fortran-order block.
+        // Scatter interleaved pixels into the planar Fortran-order block. Only uint8/16/32 and
+        // float32 arrive here (never uint64), so the number-array casts are sound.
+        const src = pixels as Uint32Array;
+        const out = dst as Uint32Array;
         const zBase = (z - box.min[2]) * sx * sy + (x0 - box.min[0]);
+        if (nc === 1 && w === sx) {
+          out.set(src, zBase + (y0 - box.min[1]) * sx); // rows are contiguous: one copy
+          return;
+        }
         for (let y = 0; y < region.height; y++) {
           const rowDst = zBase + (y + y0 - box.min[1]) * sx;
           const rowSrc = y * w * nc;
           if (nc === 1) {
-            // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides
-            (dst as any).set((pixels as any).subarray(rowSrc, rowSrc + w), rowDst);
+            out.set(src.subarray(rowSrc, rowSrc + w), rowDst);
           } else {
             for (let c = 0; c < nc; c++) {
               const o = rowDst + c * planeStride;
-              for (let x = 0, s = rowSrc + c; x < w; x++, s += nc) dst[o + x] = pixels[s];
+              for (let x = 0, s = rowSrc + c; x < w; x++, s += nc) out[o + x] = src[s];
             }
           }
         }
@@ -149,8 +168,7 @@ export async function openImageStack(
     if (diffs.length > 0) {
       throw new VoxportError(
         "INVALID_SOURCE",
-        `${h.path}: differs from the first slice ${first.path}: ${diffs.join(", ")} ` +
-          `(${describeKind(h, k)} vs ${describeKind(first, kind)})`,
+        `${h.path}: differs from the first slice ${first.path}: ${diffs.join(", ")}`,
       );
     }
   }

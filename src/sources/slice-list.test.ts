@@ -8,7 +8,16 @@ import { globToRegExp, listSlices, naturalCompare, parsePrintfPattern } from "./
 
 describe("naturalCompare", () => {
   it("orders digit runs numerically", () => {
-    const names = ["s10.png", "s2.png", "s1.png", "s010.png", "s9.png", "t1.png", "s1a.png", "S3.png"];
+    const names = [
+      "s10.png",
+      "s2.png",
+      "s1.png",
+      "s010.png",
+      "s9.png",
+      "t1.png",
+      "s1a.png",
+      "S3.png",
+    ];
     assert.deepEqual([...names].sort(naturalCompare), [
       "S3.png",
       "s1.png",
@@ -56,8 +65,14 @@ describe("parsePrintfPattern", () => {
   });
 
   it("rejects unsupported or repeated conversions", () => {
-    assert.throws(() => parsePrintfPattern("s%s.png"), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
-    assert.throws(() => parsePrintfPattern("s%d_%d.png"), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
+    assert.throws(
+      () => parsePrintfPattern("s%s.png"),
+      (e) => isVoxportError(e, "INVALID_ARGUMENT"),
+    );
+    assert.throws(
+      () => parsePrintfPattern("s%d_%d.png"),
+      (e) => isVoxportError(e, "INVALID_ARGUMENT"),
+    );
   });
 });
 
@@ -76,7 +91,14 @@ describe("listSlices", () => {
   };
 
   it("folder: image extensions only, hidden files skipped, natural order", async () => {
-    const d = await touch("folder", ["s10.PNG", "s2.png", "s1.tif", "notes.txt", "._s3.png", ".hidden.png"]);
+    const d = await touch("folder", [
+      "s10.PNG",
+      "s2.png",
+      "s1.tif",
+      "notes.txt",
+      "._s3.png",
+      ".hidden.png",
+    ]);
     const list = await listSlices(d);
     assert.deepEqual(
       list.files.map((f) => f.name),
@@ -97,11 +119,20 @@ describe("listSlices", () => {
       assert.match(e.message, /c_\*\.png/);
       return true;
     });
-    await assert.rejects(listSlices(join(dir, "gl*", "a_1.png")), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
+    await assert.rejects(listSlices(join(dir, "gl*", "a_1.png")), (e) =>
+      isVoxportError(e, "INVALID_ARGUMENT"),
+    );
   });
 
   it("printf pattern: z from the number, gaps are errors naming the missing file", async () => {
-    const d = await touch("printf", ["s0000.png", "s0001.png", "s0002.png", "s0004.png", "s0005.png", "other.png"]);
+    const d = await touch("printf", [
+      "s0000.png",
+      "s0001.png",
+      "s0002.png",
+      "s0004.png",
+      "s0005.png",
+      "other.png",
+    ]);
     await assert.rejects(listSlices(join(d, "s%04d.png")), (e) => {
       assert.ok(isVoxportError(e, "INVALID_SOURCE"));
       assert.match(e.message, /s0003\.png/);
@@ -113,7 +144,9 @@ describe("listSlices", () => {
       list.files.map((f) => f.z),
       [0, 1, 2, 3, 4, 5],
     );
-    await assert.rejects(listSlices(join(d, "q%04d.png")), (e) => isVoxportError(e, "INVALID_SOURCE"));
+    await assert.rejects(listSlices(join(d, "q%04d.png")), (e) =>
+      isVoxportError(e, "INVALID_SOURCE"),
+    );
   });
 
   it("zRegex: unnamed or named group, duplicates and non-matching names are errors", async () => {
@@ -128,8 +161,12 @@ describe("listSlices", () => {
       b.files.map((f) => f.name),
       ["img_z3_c0.png", "img_z7_c0.png", "img_z12_c0.png"],
     );
-    await assert.rejects(listSlices(d, { zRegex: "(img)_z(\\d+)" }), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
-    await assert.rejects(listSlices(d, { zRegex: "([" }), (e) => isVoxportError(e, "INVALID_ARGUMENT"));
+    await assert.rejects(listSlices(d, { zRegex: "(img)_z(\\d+)" }), (e) =>
+      isVoxportError(e, "INVALID_ARGUMENT"),
+    );
+    await assert.rejects(listSlices(d, { zRegex: "([" }), (e) =>
+      isVoxportError(e, "INVALID_ARGUMENT"),
+    );
     await writeFile(join(d, "img_z007_c1.png"), "x");
     await assert.rejects(listSlices(d, { zRegex: "_z(\\d+)_" }), (e) => {
       assert.ok(isVoxportError(e, "INVALID_SOURCE"));

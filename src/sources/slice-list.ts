@@ -99,9 +99,13 @@ export function globToRegExp(glob: string): RegExp {
   for (const ch of glob) {
     if (ch === "*") re += ".*";
     else if (ch === "?") re += ".";
-    else re += ch.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+    else re += escapeRegExp(ch);
   }
   return new RegExp(`${re}$`, "s");
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 }
 
 export interface PrintfPattern {
@@ -160,8 +164,7 @@ export function parsePrintfPattern(pattern: string): PrintfPattern | undefined {
     const digits = String(n);
     return prefix + digits.padStart(width, zero ? "0" : " ") + suffix;
   };
-  const escape = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
-  const re = new RegExp(`^${escape(prefix)}( *\\d+)${escape(suffix)}$`, "s");
+  const re = new RegExp(`^${escapeRegExp(prefix)}( *\\d+)${escapeRegExp(suffix)}$`, "s");
   const parse = (name: string): number | undefined => {
     const m = re.exec(name);
     if (m === null) return undefined;
@@ -194,9 +197,13 @@ async function listFileNames(dir: string, what: string): Promise<string[]> {
     if (code === "ENOTDIR") {
       throw new VoxportError("INVALID_ARGUMENT", `${what}: ${dir} is not a folder`);
     }
-    throw new VoxportError("INVALID_SOURCE", `${what}: cannot list ${dir}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new VoxportError(
+      "INVALID_SOURCE",
+      `${what}: cannot list ${dir}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   const names: string[] = [];
   for (const e of entries) {
@@ -210,7 +217,10 @@ async function listFileNames(dir: string, what: string): Promise<string[]> {
 }
 
 /** Resolve `input` to an ordered list of slice files; errors name the folder or pattern. */
-export async function listSlices(input: string, options: SliceListOptions = {}): Promise<SliceList> {
+export async function listSlices(
+  input: string,
+  options: SliceListOptions = {},
+): Promise<SliceList> {
   if (input === "") throw new VoxportError("INVALID_ARGUMENT", "image stack: empty input path");
   let dir: string;
   let namePattern: string | undefined;
