@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startThread } from "../src/worker/pool.js";
 import { collect, startCli } from "../test/helpers/cli.js";
-import { ensureBenchStack } from "./stack.js";
+import { ensureSyntheticStack } from "../scripts/synthetic-em.js";
 
 export interface IngestBenchResult {
   depth: number;
@@ -43,7 +43,7 @@ export async function benchIngest(opts: {
 }): Promise<IngestBenchResult> {
   const dir = join(process.cwd(), ".bench", `stack-${opts.size}x${opts.size}x${opts.depth}`);
   process.stderr.write(`generating ${dir} (once)…\n`);
-  const files = await ensureBenchStack(dir, opts.size, opts.size, opts.depth);
+  const files = await ensureSyntheticStack(dir, opts.size, opts.size, opts.depth);
   const sourceBytes = opts.size * opts.size * opts.depth;
   const floorSeconds = await codecFloor(files, opts.workers, 6);
   const out = await mkdtemp(join(tmpdir(), "voxport-bench-"));

@@ -171,7 +171,6 @@ export function registerIngest(program: Command): void {
 
       const bar = tty ? new ProgressBar(process.stderr, "ingest") : undefined;
       let lastLog = 0;
-      let overallDone = 0;
       const controller = new AbortController();
       const onSignal = () => {
         if (controller.signal.aborted) process.exit(130);
@@ -182,36 +181,22 @@ export function registerIngest(program: Command): void {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      const bytesPerSourceVoxel = bytesPerVoxel(job.info.data_type);
       const summary = await runIngest(prepared, {
         signal: controller.signal,
         onStart: ({ resumed }) => {
           if (resumed > 0) {
-            if (tty)
-              process.stderr.write(`resuming: ${resumed} of ${totalTasks} tasks already done\n`);
+            if (tty) process.stderr.write(`resuming: ${resumed} of ${totalTasks} tasks already done\n`);
             else log.info({ resumed, total: totalTasks }, "resuming");
           }
         },
         onProgress: (e) => {
-          if (e.result) {
-            overallDone++;
-            if (e.stage === 0)
-              bar?.addBytes(e.result.voxelsRead * bytesPerVoxel(job.info.data_type));
-          } else overallDone += e.resumed;
-          bar?.update(overallDone, totalTasks, e.done === e.total);
+          const finished = e.tasksDone === e.tasksTotal;
+          bar?.update(e.chunksDone, e.chunksTotal, e.sourceVoxels * bytesPerSourceVoxel, finished);
           const now = Date.now();
-          if (!tty && (now - lastLog > 2000 || e.done === e.total)) {
+          if (!tty && (now - lastLog > 2000 || finished)) {
             lastLog = now;
-            log.info(
-              {
-                stage: e.stage,
-                stages: e.stages,
-                done: e.done,
-                total: e.total,
-                overall: overallDone,
-                tasks: totalTasks,
-              },
-              "progress",
-            );
+            log.info({ ...e }, "progress");
           }
         },
       });

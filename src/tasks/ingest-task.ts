@@ -25,6 +25,14 @@ export interface TaskResult {
   voxelsRead: number;
 }
 
+/** Emitted while a task runs, so long tasks still move a progress bar. */
+export interface TaskEvent {
+  /** Voxels just read (source or level below). */
+  voxelsRead?: number;
+  /** Chunks just written or skipped at one scale. */
+  chunks?: number;
+}
+
 export async function openTaskContext(job: IngestJob): Promise<TaskContext> {
   const store = openStore(job.destination);
   const volume = PrecomputedVolume.create(store, job.info);
@@ -52,6 +60,7 @@ export async function runIngestTask(
   ctx: TaskContext,
   task: IngestTask,
   signal?: AbortSignal,
+  emit?: (e: TaskEvent) => void,
 ): Promise<TaskResult> {
   const { job } = ctx;
   const scales = job.info.scales;
@@ -71,6 +80,7 @@ export async function runIngestTask(
     };
     block = await src.read(srcBox, { signal });
     result.voxelsRead += block.data.length;
+    emit?.({ voxelsRead: block.data.length });
   } else {
     // Read the footprint one level down from the destination, then downsample it.
     const f = levelStep(scales, level);
@@ -83,6 +93,7 @@ export async function runIngestTask(
     );
     const input = await ctx.volume.read(level - 1, below, { signal });
     result.voxelsRead += input.data.length;
+    emit?.({ voxelsRead: input.data.length });
     block = reduce(input, below, f, job.downsample, levelBox, task);
   }
 
@@ -98,6 +109,7 @@ export async function runIngestTask(
     result.chunksWritten += w.written;
     result.chunksSkipped += w.skipped;
     result.bytesWritten += w.bytes;
+    emit?.({ chunks: w.written + w.skipped });
     if (level === stage.last) break;
     const next = boxAtLevel(scales, stage, task.box, level + 1);
     block = reduce(block, levelBox, levelStep(scales, level + 1), job.downsample, next, task);

@@ -10,9 +10,15 @@ import { readBytes } from "../storage/io.js";
 import type { KvStore } from "../storage/kvstore.js";
 import { openStore } from "../storage/registry.js";
 import { ThreadPool } from "../worker/pool.js";
-import { markerKey, openTaskContext, runIngestTask, type TaskResult } from "./ingest-task.js";
+import {
+  markerKey,
+  openTaskContext,
+  runIngestTask,
+  type TaskEvent,
+  type TaskResult,
+} from "./ingest-task.js";
 import { DONE_PREFIX, type IngestJob, type IngestTask, JOB_KEY } from "./job.js";
-import { countStageTasks, planStages, stageTasks } from "./plan.js";
+import { chunkCount, countStageTasks, planStages, stageTasks, taskChunkCount } from "./plan.js";
 
 export interface IngestOptions {
   source: string;
@@ -130,11 +136,13 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedIngest
 export interface ProgressEvent {
   stage: number;
   stages: number;
-  done: number;
-  total: number;
-  /** Tasks skipped because a previous run finished them. */
-  resumed: number;
-  result?: TaskResult;
+  tasksDone: number;
+  tasksTotal: number;
+  /** Chunks written or skipped so far, over all scales (resumed tasks count as done). */
+  chunksDone: number;
+  chunksTotal: number;
+  /** Voxels read from the source so far in this run. */
+  sourceVoxels: number;
 }
 
 export interface IngestHooks {
@@ -259,38 +267,50 @@ export async function runIngest(
   const pool = p.workers > 0 ? new ThreadPool(p.workers) : undefined;
   const local = pool ? undefined : await openTaskContext(job);
   if (local) local.source = p.source;
+  const scales = job.info.scales;
+  const progress: ProgressEvent = {
+    stage: 0,
+    stages: job.stages.length,
+    tasksDone: 0,
+    tasksTotal: summary.tasks,
+    chunksDone: 0,
+    chunksTotal: scales.reduce((n, s) => n + chunkCount(s), 0),
+    sourceVoxels: 0,
+  };
+  const report = () => hooks.onProgress?.({ ...progress });
+  const onEvent = (stage: number) => (e: unknown) => {
+    const ev = e as TaskEvent;
+    if (ev.chunks) progress.chunksDone += ev.chunks;
+    if (ev.voxelsRead && stage === 0) progress.sourceVoxels += ev.voxelsRead;
+    report();
+  };
   const run = (task: IngestTask): Promise<TaskResult> =>
     pool
-      ? pool.run<TaskResult>({ kind: "ingest", job, task })
-      : runIngestTask(local!, task, hooks.signal);
+      ? pool.run<TaskResult>({ kind: "ingest", job, task }, onEvent(task.stage))
+      : runIngestTask(local!, task, hooks.signal, onEvent(task.stage));
 
   try {
     for (let s = 0; s < job.stages.length; s++) {
-      const total = p.taskCounts[s];
-      let finished = 0;
-      let resumed = 0;
       const todo: IngestTask[] = [];
-      for (const t of stageTasks(job.info.scales, job.stages[s], s)) {
-        if (done.has(t.id)) resumed++;
-        else todo.push(t);
+      for (const t of stageTasks(scales, job.stages[s], s)) {
+        if (!done.has(t.id)) {
+          todo.push(t);
+          continue;
+        }
+        summary.resumed++;
+        progress.tasksDone++;
+        progress.chunksDone += taskChunkCount(scales, job.stages[s], t);
       }
-      summary.resumed += resumed;
-      hooks.onProgress?.({ stage: s, stages: job.stages.length, done: resumed, total, resumed });
+      progress.stage = s;
+      report();
       await runAll(todo, Math.max(1, p.workers), hooks.signal, async (t) => {
         const r = await run(t);
         summary.chunksWritten += r.chunksWritten;
         summary.chunksSkipped += r.chunksSkipped;
         summary.bytesWritten += r.bytesWritten;
         summary.voxelsRead += r.voxelsRead;
-        finished++;
-        hooks.onProgress?.({
-          stage: s,
-          stages: job.stages.length,
-          done: resumed + finished,
-          total,
-          resumed,
-          result: r,
-        });
+        progress.tasksDone++;
+        report();
       });
     }
   } finally {

@@ -249,3 +249,23 @@ export function levelStep(scales: ScaleInfo[], j: number): Vec3 {
   const b = cumulativeFactor(scales, j);
   return [0, 1, 2].map((d) => b[d] / a[d]) as Vec3;
 }
+
+export function chunkCount(s: ScaleInfo): number {
+  return gridOf(s).reduce((a, b) => a * b, 1);
+}
+
+/** Chunks a task writes over all scales of its stage. */
+export function taskChunkCount(scales: ScaleInfo[], stage: StageSpec, task: IngestTask): number {
+  let n = 0;
+  for (let j = stage.first; j <= stage.last; j++) {
+    const b = boxAtLevel(scales, stage, task.box, j);
+    const C = scales[j].chunk_sizes[0];
+    const o = scales[j].voxel_offset ?? [0, 0, 0];
+    let cells = 1;
+    for (let d = 0; d < 3; d++) {
+      cells *= Math.ceil((b.max[d] - o[d]) / C[d]) - Math.floor((b.min[d] - o[d]) / C[d]);
+    }
+    n += cells;
+  }
+  return n;
+}

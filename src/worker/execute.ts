@@ -2,6 +2,7 @@ import {
   openTaskContext,
   runIngestTask,
   type TaskContext,
+  type TaskEvent,
   type TaskResult,
 } from "../tasks/ingest-task.js";
 import type { IngestJob, IngestTask } from "../tasks/job.js";
@@ -27,9 +28,12 @@ function contextFor(job: IngestJob): Promise<TaskContext> {
   return ctx;
 }
 
-export async function executeMessage(message: unknown): Promise<TaskResult> {
+export async function executeMessage(
+  message: unknown,
+  emit?: (e: TaskEvent) => void,
+): Promise<TaskResult> {
   const m = message as IngestMessage;
   if (m?.kind !== "ingest") throw new Error(`unknown task kind: ${JSON.stringify(m?.kind)}`);
   const ctx = await contextFor(m.job);
-  return runIngestTask(ctx, m.task);
+  return runIngestTask(ctx, m.task, undefined, emit);
 }

@@ -16,6 +16,7 @@ export interface SerializedError {
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
+  onEvent?(e: unknown): void;
 }
 
 interface Slot {
@@ -59,8 +60,12 @@ export class ThreadPool {
   private spawn(): Slot {
     const worker = startThread(THREAD_ENTRY);
     const slot: Slot = { worker, busy: false };
-    worker.on("message", (m: { ok: boolean; value?: unknown; error?: SerializedError }) => {
+    worker.on("message", (m: { ok?: boolean; event?: unknown; value?: unknown; error?: SerializedError }) => {
       const p = slot.pending;
+      if (m.event !== undefined) {
+        p?.onEvent?.(m.event);
+        return;
+      }
       slot.pending = undefined;
       if (!p) return;
       if (m.ok) p.resolve(m.value);
@@ -93,12 +98,13 @@ export class ThreadPool {
     else slot.busy = false;
   }
 
-  async run<T>(message: unknown): Promise<T> {
+  /** Run `message` on a free thread; `onEvent` receives the events the task emits as it goes. */
+  async run<T>(message: unknown, onEvent?: (e: unknown) => void): Promise<T> {
     if (this.closed) throw new Error("thread pool is closed");
     const slot = await this.acquire();
     try {
       return await new Promise<T>((resolve, reject) => {
-        slot.pending = { resolve: resolve as (v: unknown) => void, reject };
+        slot.pending = { resolve: resolve as (v: unknown) => void, reject, onEvent };
         slot.worker.postMessage(message);
       });
     } finally {

@@ -9,7 +9,7 @@ const port = parentPort;
 
 port.on("message", async (message: unknown) => {
   try {
-    const value = await executeMessage(message);
+    const value = await executeMessage(message, (event) => port.postMessage({ event }));
     port.postMessage({ ok: true, value });
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

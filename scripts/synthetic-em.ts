@@ -4,11 +4,12 @@ import { join } from "node:path";
 import sharp from "sharp";
 
 /**
- * A benchmark stack that looks like EM: a smooth background, dark membrane-like curves, small
+ * A synthetic stack that looks like EM: a smooth background, dark membrane-like curves, small
  * dark blobs (vesicles) and noise, so that gzip and PNG see realistic entropy (not zeros, not
- * white noise). Deterministic; generated once into .bench/ and reused.
+ * white noise). Deterministic; generated once per folder and reused (a `.complete` marker).
+ * Used by `npm run demo` and `npm run bench`.
  */
-export async function ensureBenchStack(
+export async function ensureSyntheticStack(
   dir: string,
   width: number,
   height: number,
@@ -53,6 +54,7 @@ export async function ensureBenchStack(
     }
     const file = join(dir, `section_${String(z).padStart(5, "0")}.png`);
     await sharp(px, { raw: { width, height, channels: 1 } })
+      .toColourspace("b-w")
       .png({ compressionLevel: 6 })
       .toFile(`${file}.tmp`);
     await rename(`${file}.tmp`, file);
