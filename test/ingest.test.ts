@@ -71,6 +71,7 @@ const cases: Array<{
   offset: Vec3;
   type: "image" | "segmentation";
   chunk: Vec3;
+  extra?: string[];
 }> = [
   {
     name: "uint8 png, odd size, offset",
@@ -108,12 +109,43 @@ const cases: Array<{
     type: "segmentation",
     chunk: [16, 16, 8],
   },
+  {
+    name: "uint8 sharded, several shards and tasks",
+    dtype: "uint8",
+    format: "png",
+    size: [150, 97, 23],
+    offset: [10, -20, 3],
+    type: "image",
+    chunk: [16, 16, 8],
+    extra: ["--sharded", "--shard-size", "64KiB"],
+  },
+  {
+    name: "uint32 labels, compressed_segmentation, sharded",
+    dtype: "uint32-labels",
+    format: "tif",
+    size: [66, 50, 12],
+    offset: [0, 0, 0],
+    type: "segmentation",
+    chunk: [16, 16, 8],
+    extra: ["--encoding", "compressed_segmentation", "--cseg-block-size", "8,8,4", "--sharded", "--shard-size", "32KiB"],
+  },
+  {
+    name: "uint16 png encoding",
+    dtype: "uint16",
+    format: "png",
+    size: [70, 65, 9],
+    offset: [3, 0, 0],
+    type: "image",
+    chunk: [16, 16, 4],
+    extra: ["--encoding", "png"],
+  },
 ];
 
 describe("ingest round trip, every scale voxel-exact against an independent pyramid", () => {
   for (const c of cases) {
     test(c.name, async () => {
-      const src = join(tmp, `src-${c.dtype}`);
+      const tag = c.name.replace(/[^a-z0-9]+/gi, "-");
+      const src = join(tmp, `src-${tag}`);
       const stack = await writeStack(src, {
         width: c.size[0],
         height: c.size[1],
@@ -121,7 +153,7 @@ describe("ingest round trip, every scale voxel-exact against an independent pyra
         dtype: c.dtype,
         format: c.format,
       });
-      const dest = `file://${join(tmp, `out-${c.dtype}`)}`;
+      const dest = `file://${join(tmp, `out-${tag}`)}`;
       const r = await runCli([
         "ingest",
         src,
@@ -139,6 +171,7 @@ describe("ingest round trip, every scale voxel-exact against an independent pyra
         "--workers",
         "2",
         "--json",
+        ...(c.extra ?? []),
       ]);
       assert.equal(r.code, 0, r.stderr);
       const summary = JSON.parse(r.stdout);
@@ -150,7 +183,12 @@ describe("ingest round trip, every scale voxel-exact against an independent pyra
       assert.equal(vol.info.num_channels, stack.channels);
       assert.equal(vol.info.data_type, stack.voxelType);
       // Job state is gone once the dataset is published.
-      assert.equal(existsSync(join(tmp, `out-${c.dtype}`, ".voxport")), false);
+      assert.equal(existsSync(join(tmp, `out-${tag}`, ".voxport")), false);
+      if (c.extra?.includes("--sharded")) {
+        const files = await readdir(join(tmp, `out-${tag}`, vol.info.scales[0].key));
+        assert.ok(files.length > 1 && files.every((f) => f.endsWith(".shard")), files.join(","));
+        assert.ok(vol.info.scales.every((s) => s.sharding), "every scale is sharded");
+      }
     });
   }
 

@@ -1,6 +1,9 @@
+import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { type Command, Option } from "commander";
+import { VoxportError } from "../errors.js";
 import { bytesPerVoxel, type Vec3 } from "../ops/array.js";
+import type { Encoding } from "../precomputed/types.js";
 import { DEFAULTS, type IngestOptions, prepareIngest, runIngest } from "../tasks/ingest.js";
 import { logger } from "./log.js";
 import {
@@ -18,7 +21,13 @@ interface IngestFlags {
   offset?: Vec3;
   type: "image" | "segmentation";
   chunkSize: Vec3;
-  encoding: "raw";
+  encoding?: Encoding;
+  jpegQuality?: number;
+  pngLevel?: number;
+  csegBlockSize?: Vec3;
+  sharded?: boolean;
+  shardSpec?: string;
+  shardSize?: number;
   compress: "gzip" | "none";
   gzipLevel: number;
   factors: string;
@@ -67,7 +76,32 @@ export function registerIngest(program: Command): void {
       parseVec3("--chunk-size", { integer: true, positive: true }),
       DEFAULTS.chunkSize,
     )
-    .addOption(new Option("--encoding <name>", "chunk encoding").choices(["raw"]).default("raw"))
+    .addOption(
+      new Option(
+        "--encoding <name>",
+        "chunk encoding (default raw; compressed_segmentation for uint32/uint64 segmentation)",
+      ).choices(["raw", "jpeg", "png", "compressed_segmentation"]),
+    )
+    .option("--jpeg-quality <n>", "jpeg quality 1-100", parseIntIn("--jpeg-quality", 1, 100), 85)
+    .option("--png-level <n>", "png zlib level 0-9", parseIntIn("--png-level", 0, 9))
+    .option(
+      "--cseg-block-size <x,y,z>",
+      "compressed_segmentation block size",
+      parseVec3("--cseg-block-size", { integer: true, positive: true }),
+    )
+    .option(
+      "--sharded",
+      "write every scale as neuroglancer_uint64_sharded_v1 shards (few large files)",
+    )
+    .option(
+      "--shard-spec <json>",
+      "explicit sharding spec: JSON object (every scale) or array (one per scale), or @file.json",
+    )
+    .option(
+      "--shard-size <size>",
+      "target uncompressed bytes per shard (default: a quarter of a task's memory share)",
+      parseBytes,
+    )
     .addOption(
       new Option(
         "--compress <how>",
@@ -128,6 +162,12 @@ export function registerIngest(program: Command): void {
         type: flags.type,
         chunkSize: flags.chunkSize,
         encoding: flags.encoding,
+        jpegQuality: flags.jpegQuality,
+        pngLevel: flags.pngLevel,
+        csegBlockSize: flags.csegBlockSize,
+        sharded: flags.sharded,
+        shardSpec: flags.shardSpec === undefined ? undefined : await readShardSpec(flags.shardSpec),
+        shardBytes: flags.shardSize,
         compress: flags.compress,
         gzipLevel: flags.gzipLevel,
         factors,
@@ -186,7 +226,8 @@ export function registerIngest(program: Command): void {
         signal: controller.signal,
         onStart: ({ resumed }) => {
           if (resumed > 0) {
-            if (tty) process.stderr.write(`resuming: ${resumed} of ${totalTasks} tasks already done\n`);
+            if (tty)
+              process.stderr.write(`resuming: ${resumed} of ${totalTasks} tasks already done\n`);
             else log.info({ resumed, total: totalTasks }, "resuming");
           }
         },
@@ -225,4 +266,16 @@ export function registerIngest(program: Command): void {
       }
       if (!flags.json) process.stderr.write(`inspect it: voxport info ${destination}\n`);
     });
+}
+
+async function readShardSpec(arg: string): Promise<unknown> {
+  const text = arg.startsWith("@") ? await readFile(arg.slice(1), "utf8") : arg;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `--shard-spec${arg.startsWith("@") ? ` ${arg.slice(1)}` : ""}: not valid JSON (${(e as Error).message})`,
+    );
+  }
 }

@@ -3,6 +3,7 @@ import type { Vec3 } from "../ops/array.js";
 import { bytesPerVoxel } from "../ops/array.js";
 import { parseInfo, serializeInfo } from "../precomputed/info.js";
 import { buildScales } from "../precomputed/pyramid.js";
+import { chooseShardingSpec, validateShardingSpec } from "../precomputed/sharding/spec.js";
 import type { Encoding, PrecomputedInfo } from "../precomputed/types.js";
 import { openImageStack } from "../sources/image-stack.js";
 import type { VolumeSource } from "../sources/source.js";
@@ -18,7 +19,14 @@ import {
   type TaskResult,
 } from "./ingest-task.js";
 import { DONE_PREFIX, type IngestJob, type IngestTask, JOB_KEY } from "./job.js";
-import { chunkCount, countStageTasks, planStages, stageTasks, taskChunkCount } from "./plan.js";
+import {
+  chunkCount,
+  countStageTasks,
+  planStages,
+  stageTasks,
+  TASK_OVERHEAD,
+  taskChunkCount,
+} from "./plan.js";
 
 export interface IngestOptions {
   source: string;
@@ -30,6 +38,18 @@ export interface IngestOptions {
   type?: "image" | "segmentation";
   chunkSize?: Vec3;
   encoding?: Encoding;
+  /** jpeg quality 1–100 (default 85, as CloudVolume). */
+  jpegQuality?: number;
+  /** png zlib level 0–9 (default 6). */
+  pngLevel?: number;
+  /** compressed_segmentation block size (default 8,8,8). */
+  csegBlockSize?: Vec3;
+  /** Shard every scale, with parameters chosen per scale from `shardBytes`. */
+  sharded?: boolean;
+  /** Explicit sharding spec(s): one object for every scale, or one per scale. */
+  shardSpec?: unknown;
+  /** Target uncompressed bytes per shard (default: from the per-task memory budget). */
+  shardBytes?: number;
   compress?: "gzip" | "none";
   gzipLevel?: number;
   factors?: "auto" | Vec3;
@@ -80,7 +100,12 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedIngest
     }
   }
   const offset = opts.offset ?? [0, 0, 0];
-  const encoding = opts.encoding ?? "raw";
+  const encoding =
+    opts.encoding ??
+    (type === "segmentation" && source.dtype !== "uint8" && source.dtype !== "uint16"
+      ? "compressed_segmentation"
+      : "raw");
+  checkEncoding(encoding, source, type);
   const scales = buildScales(
     {
       size: source.size,
@@ -88,9 +113,38 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedIngest
       resolution: opts.resolution,
       chunkSize: opts.chunkSize ?? DEFAULTS.chunkSize,
       encoding,
+      compressedSegmentationBlockSize:
+        encoding === "compressed_segmentation" ? opts.csegBlockSize : undefined,
+      jpegQuality: encoding === "jpeg" ? (opts.jpegQuality ?? 85) : undefined,
+      pngLevel: encoding === "png" ? opts.pngLevel : undefined,
     },
     { factors: opts.factors ?? "auto", maxScales: opts.maxScales },
   );
+  const workersForPlan = Math.max(1, Math.floor(opts.workers ?? DEFAULTS.workers));
+  const memoryForPlan = opts.memoryBytes ?? DEFAULTS.memoryBytes;
+  if (opts.shardSpec !== undefined || opts.sharded) {
+    const perVoxel = bytesPerVoxel(source.dtype) * source.channels;
+    // Shards are written whole by one task, so they must fit a task's share of the memory.
+    const target =
+      opts.shardBytes ?? Math.floor(memoryForPlan / workersForPlan / (TASK_OVERHEAD * 2));
+    scales.forEach((scale, i) => {
+      const given = Array.isArray(opts.shardSpec) ? opts.shardSpec[i] : opts.shardSpec;
+      if (given !== undefined) {
+        scale.sharding = validateShardingSpec(
+          given,
+          `--shard-spec${Array.isArray(opts.shardSpec) ? `[${i}]` : ""}`,
+        );
+        return;
+      }
+      const C = scale.chunk_sizes[0];
+      scale.sharding = chooseShardingSpec({
+        gridShape: [0, 1, 2].map((d) => Math.ceil(scale.size[d] / C[d])),
+        chunkBytes: C[0] * C[1] * C[2] * perVoxel,
+        targetShardBytes: Math.max(target, C[0] * C[1] * C[2] * perVoxel),
+        encoding,
+      });
+    });
+  }
   const info: PrecomputedInfo = parseInfo(
     {
       "@type": "neuroglancer_multiscale_volume",
@@ -131,6 +185,30 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedIngest
     taskCounts: plan.stages.map((s) => countStageTasks(info.scales, s)),
     overwrite: opts.overwrite ?? false,
   };
+}
+
+/** The encoding/data combinations Neuroglancer can show, checked before any work (§1.3). */
+function checkEncoding(encoding: Encoding, source: VolumeSource, type: string): void {
+  const fail = (why: string) => {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `--encoding ${encoding}: ${why} (${source.description} is ${source.dtype} × ${source.channels} channel(s))`,
+    );
+  };
+  if (encoding === "jpeg" && (source.dtype !== "uint8" || ![1, 3].includes(source.channels))) {
+    fail("jpeg holds uint8 data with 1 or 3 channels");
+  }
+  if (encoding === "jpeg" && type === "segmentation")
+    fail("jpeg is lossy and would corrupt labels");
+  if (encoding === "png" && (!["uint8", "uint16"].includes(source.dtype) || source.channels > 4)) {
+    fail("png holds uint8 or uint16 data with 1 to 4 channels");
+  }
+  if (encoding === "compressed_segmentation" && !["uint32", "uint64"].includes(source.dtype)) {
+    fail("compressed_segmentation holds uint32 or uint64 labels");
+  }
+  if (!["raw", "jpeg", "png", "compressed_segmentation"].includes(encoding)) {
+    fail("voxport writes raw, jpeg, png and compressed_segmentation");
+  }
 }
 
 export interface ProgressEvent {

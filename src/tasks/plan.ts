@@ -1,5 +1,6 @@
 import type { Vec3 } from "../ops/array.js";
 import type { Box } from "../ops/bbox.js";
+import { shardShapeVoxels } from "../precomputed/shard-grid.js";
 import type { ScaleInfo } from "../precomputed/types.js";
 import type { IngestTask, StageSpec } from "./job.js";
 import { taskId } from "./job.js";
@@ -73,21 +74,46 @@ function gridOf(s: ScaleInfo): Vec3 {
   return [0, 1, 2].map((d) => Math.ceil(s.size[d] / C[d])) as Vec3;
 }
 
-/** Largest task (in chunks of scale `last`) whose footprint fits `budget`, grown x, then y,
- * then z: covering whole sections first means each section is decoded once per z-slab. */
+/**
+ * The task size, in chunks of scale `last`, must be a multiple of this on each axis so that at
+ * every sharded scale of the stage a task covers whole shards (one writer per shard). Shard
+ * shapes are powers of two chunks, so the largest requirement covers the others. An axis whose
+ * unit reaches the grid's extent simply has one task along it.
+ */
+export function alignmentUnit(scales: ScaleInfo[], first: number, last: number): Vec3 {
+  const unit: Vec3 = [1, 1, 1];
+  const Fk = cumulativeFactor(scales, last);
+  const grid = gridOf(scales[last]);
+  for (let j = first; j <= last; j++) {
+    if (!scales[j].sharding) continue;
+    const S = shardShapeVoxels(scales[j]);
+    const Fj = cumulativeFactor(scales, j);
+    const C = scales[last].chunk_sizes[0];
+    for (let d = 0; d < 3; d++) {
+      const perTaskChunk = C[d] * (Fk[d] / Fj[d]);
+      unit[d] = Math.max(unit[d], Math.min(grid[d], Math.ceil(S[d] / perTaskChunk)));
+    }
+  }
+  return unit;
+}
+
+/** Largest task (in chunks of scale `last`, multiples of `unit`) whose footprint fits `budget`,
+ * grown x, then y, then z: covering whole sections first means each section is decoded once per
+ * z-slab. */
 function largestTask(
   scales: ScaleInfo[],
   first: number,
   last: number,
   budget: number,
   perVoxel: number,
+  unit: Vec3,
 ): Vec3 | undefined {
   const grid = gridOf(scales[last]);
-  const t: Vec3 = [1, 1, 1];
+  const t: Vec3 = [...unit];
   const fits = (c: Vec3) => footprintVoxels(scales, first, last, c) * perVoxel <= budget;
   if (!fits(t)) return undefined;
   for (const d of [0, 1, 2]) {
-    // Double while it fits, then refine linearly; grids are small numbers.
+    // Double while it fits, then refine by units; grids are small numbers.
     while (t[d] < grid[d]) {
       const next = [...t] as Vec3;
       next[d] = Math.min(grid[d], t[d] * 2);
@@ -96,7 +122,7 @@ function largestTask(
     }
     while (t[d] < grid[d]) {
       const next = [...t] as Vec3;
-      next[d] = t[d] + 1;
+      next[d] = Math.min(grid[d], t[d] + unit[d]);
       if (!fits(next)) break;
       t[d] = next[d];
     }
@@ -152,10 +178,13 @@ function chooseStage(
   const candidates: Candidate[] = [];
   for (let last = first; last < scales.length; last++) {
     if (!levelsNest(scales, first, last)) break;
-    const t = largestTask(scales, first, last, budget, perVoxel);
+    const unit = alignmentUnit(scales, first, last);
+    const t = largestTask(scales, first, last, budget, perVoxel, unit);
     if (!t) break;
     for (const d of [2, 1, 0]) {
-      while (t[d] > 1 && tasksFor(scales, last, t) < want) t[d] = Math.ceil(t[d] / 2);
+      while (t[d] > unit[d] && tasksFor(scales, last, t) < want) {
+        t[d] = Math.max(unit[d], Math.ceil(t[d] / 2 / unit[d]) * unit[d]);
+      }
     }
     const grid = gridOf(scales[last]);
     candidates.push({
@@ -188,7 +217,8 @@ export function planStages(scales: ScaleInfo[], opts: PlanOptions): Plan {
     let best = chooseStage(scales, first, taskBudget, perVoxel, workers);
     if (!best) {
       overBudget = true;
-      best = { last: first, t: [1, 1, 1], tasks: 0, wholeSections: false };
+      const t = alignmentUnit(scales, first, first);
+      best = { last: first, t, tasks: tasksFor(scales, first, t), wholeSections: false };
     }
     stages.push({
       first,
