@@ -2,10 +2,9 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { type Command, Option } from "commander";
 import { VoxportError } from "../errors.js";
-import { bytesPerVoxel, type Vec3 } from "../ops/array.js";
+import type { Vec3 } from "../ops/array.js";
 import type { Encoding } from "../precomputed/types.js";
-import { DEFAULTS, type IngestOptions, prepareIngest, runIngest } from "../tasks/ingest.js";
-import { logger } from "./log.js";
+import { DEFAULTS, type IngestOptions, prepareIngest } from "../tasks/ingest.js";
 import {
   formatBytes,
   formatDuration,
@@ -14,7 +13,7 @@ import {
   parseRatio,
   parseVec3,
 } from "./parse.js";
-import { ProgressBar } from "./progress.js";
+import { runPreparedJob } from "./run-job.js";
 
 interface IngestFlags {
   resolution: Vec3;
@@ -178,97 +177,16 @@ export function registerIngest(program: Command): void {
         zRegex: flags.zRegex,
         overwrite: flags.overwrite,
       });
-      const { job } = prepared;
-      const tty = process.stderr.isTTY === true;
-      const log = logger();
-      const scales = job.info.scales;
-      const totalTasks = prepared.taskCounts.reduce((a, b) => a + b, 0);
-      const planText =
-        `source: ${prepared.source.description} — ${prepared.source.size.join("×")} ${job.info.data_type}` +
-        (job.info.num_channels > 1 ? ` × ${job.info.num_channels} channels` : "") +
-        `\nplan: ${scales.length} scales (${scales.map((s) => s.key).join(", ")}), ` +
-        `${job.stages.length} stage(s), ${totalTasks} tasks` +
-        ` [${job.stages.map((s, i) => `stage ${i}: scales ${s.first}-${s.last}, ${prepared.taskCounts[i]} tasks of ${s.taskChunks.join("×")} chunks`).join("; ")}]` +
-        `\nmemory: budget ${formatBytes(prepared.memoryBytes)} over ${Math.max(1, prepared.workers)} worker(s) → ≤ ${formatBytes(prepared.taskBudget)} per task` +
-        `, largest task ~${formatBytes(Math.max(...job.stages.map((s) => s.taskBytes)))}` +
-        (prepared.overBudget ? " (OVER BUDGET: raise --memory or lower --chunk-size)" : "");
-      if (tty || flags.dryRun) process.stderr.write(`${planText}\n`);
-      else
-        log.info(
-          {
-            source: prepared.source.description,
-            size: prepared.source.size,
-            dtype: job.info.data_type,
-            scales: scales.map((s) => s.key),
-            stages: job.stages,
-            tasks: totalTasks,
-            memoryBytes: prepared.memoryBytes,
-            taskBudget: prepared.taskBudget,
-          },
-          "plan",
-        );
-      if (flags.dryRun) return;
-
-      const bar = tty ? new ProgressBar(process.stderr, "ingest") : undefined;
-      let lastLog = 0;
-      const controller = new AbortController();
-      const onSignal = () => {
-        if (controller.signal.aborted) process.exit(130);
-        controller.abort();
-        process.stderr.write(
-          "\nvoxport: interrupted; finishing running tasks (Ctrl-C again to stop now). Rerun the same command to resume.\n",
-        );
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-      const bytesPerSourceVoxel = bytesPerVoxel(job.info.data_type);
-      const summary = await runIngest(prepared, {
-        signal: controller.signal,
-        onStart: ({ resumed }) => {
-          if (resumed > 0) {
-            if (tty)
-              process.stderr.write(`resuming: ${resumed} of ${totalTasks} tasks already done\n`);
-            else log.info({ resumed, total: totalTasks }, "resuming");
-          }
-        },
-        onProgress: (e) => {
-          const finished = e.tasksDone === e.tasksTotal;
-          bar?.update(e.chunksDone, e.chunksTotal, e.sourceVoxels * bytesPerSourceVoxel, finished);
-          const now = Date.now();
-          if (!tty && (now - lastLog > 2000 || finished)) {
-            lastLog = now;
-            log.info({ ...e }, "progress");
-          }
-        },
+      await runPreparedJob(prepared, {
+        verb: "ingest",
+        destination,
+        dryRun: flags.dryRun,
+        json: flags.json,
       });
-      bar?.finish();
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      const rate = summary.seconds > 0 ? summary.voxelsRead / summary.seconds : 0;
-      if (flags.json) {
-        const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-        process.stdout.write(`${JSON.stringify({ ...summary, peakRssBytes })}\n`);
-      }
-      if (summary.status === "already-complete") {
-        process.stderr.write(
-          `${destination} already holds this dataset, complete; nothing to do.\n`,
-        );
-      } else if (tty) {
-        process.stderr.write(
-          `done in ${formatDuration(summary.seconds)}: ${summary.chunksWritten} chunks written` +
-            (summary.chunksSkipped ? `, ${summary.chunksSkipped} empty chunks skipped` : "") +
-            `, ${formatBytes(summary.bytesWritten)} stored` +
-            (summary.resumed ? `, ${summary.resumed} tasks resumed` : "") +
-            ` (${formatBytes(rate)}/s of voxels read)\n`,
-        );
-      } else {
-        log.info(summary, "done");
-      }
-      if (!flags.json) process.stderr.write(`inspect it: voxport info ${destination}\n`);
     });
 }
 
-async function readShardSpec(arg: string): Promise<unknown> {
+export async function readShardSpec(arg: string): Promise<unknown> {
   const text = arg.startsWith("@") ? await readFile(arg.slice(1), "utf8") : arg;
   try {
     return JSON.parse(text);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { EXIT, isVoxportError } from "../errors.js";
+import { registerConvert } from "./convert.js";
 import { registerCutout } from "./cutout.js";
 import { registerInfo } from "./info.js";
 import { registerIngest } from "./ingest.js";
@@ -23,6 +24,7 @@ program
   });
 
 registerIngest(program);
+registerConvert(program);
 registerInfo(program);
 registerCutout(program);
 

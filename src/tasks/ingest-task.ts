@@ -15,6 +15,8 @@ export interface TaskContext {
   store: KvStore;
   volume: PrecomputedVolume;
   source?: VolumeSource;
+  /** The dataset being converted, for jobs whose source is precomputed. */
+  sourceVolume?: PrecomputedVolume;
 }
 
 export interface TaskResult {
@@ -40,11 +42,15 @@ export async function openTaskContext(job: IngestJob): Promise<TaskContext> {
 }
 
 async function sourceOf(ctx: TaskContext): Promise<VolumeSource> {
-  if (!ctx.source) {
-    const s = ctx.job.source;
-    ctx.source = await openImageStack(s.input, { zRegex: s.zRegex });
-  }
+  const s = ctx.job.source;
+  if (s.kind !== "image-stack") throw new Error(`job source ${s.kind} is not an image stack`);
+  ctx.source ??= await openImageStack(s.input, { zRegex: s.zRegex });
   return ctx.source;
+}
+
+async function sourceVolumeOf(ctx: TaskContext): Promise<PrecomputedVolume> {
+  ctx.sourceVolume ??= await PrecomputedVolume.open(openStore(ctx.job.source.input));
+  return ctx.sourceVolume;
 }
 
 export function markerKey(task: IngestTask): string {
@@ -71,7 +77,12 @@ export async function runIngestTask(
   let level = stage.first;
   let levelBox = boxAtLevel(scales, stage, task.box, level);
   let block: Block;
-  if (level === 0) {
+  if (job.source.kind === "precomputed") {
+    // convert: the same scale of the source, re-encoded (stages are one scale each).
+    block = await (await sourceVolumeOf(ctx)).read(level, levelBox, { signal });
+    result.voxelsRead += block.data.length;
+    emit?.({ voxelsRead: block.data.length });
+  } else if (level === 0) {
     const src = await sourceOf(ctx);
     const o = job.offset;
     const srcBox: Box = {

@@ -22,16 +22,17 @@ export interface IngestJob {
   stages: StageSpec[];
 }
 
-export interface SourceSpec {
-  kind: "image-stack";
-  input: string;
-  zRegex?: string;
-}
+export type SourceSpec =
+  | { kind: "image-stack"; input: string; zRegex?: string }
+  /** An existing precomputed dataset: `voxport convert` copies each scale, re-encoded. */
+  | { kind: "precomputed"; input: string };
 
 /**
  * A stage produces scales `first..last` (inclusive). Its tasks are boxes of whole chunks of
  * scale `last`; each task reads its footprint from the source (stage 0) or from scale
- * `first - 1` already in the destination, and downsamples in memory level by level.
+ * `first - 1` already in the destination, and downsamples in memory level by level. When the
+ * source is a precomputed dataset (convert), every stage is one scale copied from the same
+ * scale of the source.
  */
 export interface StageSpec {
   first: number;

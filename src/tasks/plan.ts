@@ -21,6 +21,8 @@ export interface PlanOptions {
   workers: number;
   bytesPerVoxel: number;
   channels: number;
+  /** Copy every scale from the same scale of a source dataset (convert): one scale per stage. */
+  copyScales?: boolean;
 }
 
 export function cumulativeFactor(scales: ScaleInfo[], j: number): Vec3 {
@@ -55,9 +57,16 @@ export function levelsNest(scales: ScaleInfo[], first: number, last: number): bo
   return true;
 }
 
-/** Voxels a task of `t` chunks at scale `last` reads at its input level. */
-function footprintVoxels(scales: ScaleInfo[], first: number, last: number, t: Vec3): number {
-  const input = Math.max(0, first - 1);
+/** Voxels a task of `t` chunks at scale `last` reads at its input level (the scale below the
+ * stage, or scale 0 for stage 0 and for copies, where first = last). */
+function footprintVoxels(
+  scales: ScaleInfo[],
+  first: number,
+  last: number,
+  t: Vec3,
+  copy = false,
+): number {
+  const input = copy ? first : Math.max(0, first - 1);
   const Fk = cumulativeFactor(scales, last);
   const Fi = cumulativeFactor(scales, input);
   const C = scales[last].chunk_sizes[0];
@@ -107,10 +116,11 @@ function largestTask(
   budget: number,
   perVoxel: number,
   unit: Vec3,
+  copy: boolean,
 ): Vec3 | undefined {
   const grid = gridOf(scales[last]);
   const t: Vec3 = [...unit];
-  const fits = (c: Vec3) => footprintVoxels(scales, first, last, c) * perVoxel <= budget;
+  const fits = (c: Vec3) => footprintVoxels(scales, first, last, c, copy) * perVoxel <= budget;
   if (!fits(t)) return undefined;
   for (const d of [0, 1, 2]) {
     // Double while it fits, then refine by units; grids are small numbers.
@@ -168,18 +178,19 @@ function chooseStage(
   budget: number,
   perVoxel: number,
   workers: number,
+  copy: boolean,
 ): Candidate | undefined {
-  const input = scales[Math.max(0, first - 1)].size;
+  const input = scales[copy ? first : Math.max(0, first - 1)].size;
   const inputBytes = (input[0] * input[1] * input[2] * perVoxel) / TASK_OVERHEAD;
   const want = Math.max(
     1,
     Math.min(workers * TASKS_PER_WORKER, Math.floor(inputBytes / MIN_SPLIT_BYTES)),
   );
   const candidates: Candidate[] = [];
-  for (let last = first; last < scales.length; last++) {
+  for (let last = first; last < (copy ? first + 1 : scales.length); last++) {
     if (!levelsNest(scales, first, last)) break;
     const unit = alignmentUnit(scales, first, last);
-    const t = largestTask(scales, first, last, budget, perVoxel, unit);
+    const t = largestTask(scales, first, last, budget, perVoxel, unit, copy);
     if (!t) break;
     for (const d of [2, 1, 0]) {
       while (t[d] > unit[d] && tasksFor(scales, last, t) < want) {
@@ -209,12 +220,13 @@ function chooseStage(
 export function planStages(scales: ScaleInfo[], opts: PlanOptions): Plan {
   const perVoxel = opts.bytesPerVoxel * opts.channels * TASK_OVERHEAD;
   const workers = Math.max(1, opts.workers);
+  const copy = opts.copyScales ?? false;
   const taskBudget = Math.max(1, Math.floor(opts.memoryBytes / workers));
   const stages: StageSpec[] = [];
   let overBudget = false;
   let first = 0;
   while (first < scales.length) {
-    let best = chooseStage(scales, first, taskBudget, perVoxel, workers);
+    let best = chooseStage(scales, first, taskBudget, perVoxel, workers, copy);
     if (!best) {
       overBudget = true;
       const t = alignmentUnit(scales, first, first);
@@ -224,7 +236,7 @@ export function planStages(scales: ScaleInfo[], opts: PlanOptions): Plan {
       first,
       last: best.last,
       taskChunks: best.t,
-      taskBytes: footprintVoxels(scales, first, best.last, best.t) * perVoxel,
+      taskBytes: footprintVoxels(scales, first, best.last, best.t, copy) * perVoxel,
     });
     first = best.last + 1;
   }
