@@ -1,18 +1,55 @@
 /**
- * A precomputed volume on a KvStore: read any box of any scale, write chunk-aligned boxes.
- * The format layer alone knows chunk names and encodings; the store only moves bytes
+ * A precomputed volume on a KvStore: read any box of any scale, sharded or not; write
+ * chunk-aligned boxes of unsharded scales and whole shards of sharded ones. The format layer
+ * alone knows chunk names, shard layout and encodings; the store only moves bytes
  * (architecture.md §2.4). Missing chunks read as zeros here and nowhere else (§2.2, §7.4).
+ *
+ * How chunks are stored (../shared/docs/precomputed-format.md §3.5, §4.4):
+ * - Unsharded scales: one object per chunk at `<scale key>/<x0-x1_y0-y1_z0-z1>`. With
+ *   `compress: "gzip"`, chunks of codecs that benefit (`transferGzip`: raw, cseg) are stored
+ *   gzip'd with Content-Encoding gzip — object metadata on S3/GCS, a `.gz` file on `file://`,
+ *   whatever the KvStore backend does; jpeg/png are always stored as is.
+ * - Sharded scales: one object per shard at `<scale key>/<hex>.shard`, keyed by the compressed
+ *   Morton code of each chunk's grid cell, read with ≤ 3 ranged gets per chunk (1 once the
+ *   minishard index is cached). Shard files are never transfer-encoded (Content-Encoding would
+ *   break byte-range reads); compression happens inside the shard instead, per chunk, by the
+ *   spec's `data_encoding` (gzip for raw/cseg, raw for jpeg/png, chooseShardingSpec's defaults).
+ *   `compress` does not apply to them.
+ * - Shards are written whole, by one writer, with one put (never read–modify–write): callers give
+ *   `writeShards` (or `writeChunks`) boxes that are unions of whole shards (`shardBoxes`,
+ *   `shardShapeVoxels` in shard-grid.ts) and must not let two tasks write the same shard.
+ *   A volume caches minishard indexes per scale and drops them after its own shard writes;
+ *   shards rewritten by another process are seen by a freshly opened volume.
  */
 import { promisify } from "node:util";
 import { gunzip as gunzipCb, gzip as gzipCb } from "node:zlib";
 import { isVoxportError, VoxportError } from "../errors.js";
-import { type Block, makeBlock, type Shape4 } from "../ops/array.js";
+import { type Block, makeBlock, type Shape4, type Vec3 } from "../ops/array.js";
 import { type Box, boxShape, boxToString } from "../ops/bbox.js";
 import { copyBox } from "../ops/copy.js";
 import type { KvStore } from "../storage/kvstore.js";
-import { type ChunkCodec, getCodec } from "./codecs/registry.js";
-import { chunkBox, chunkCellsInBox, chunkKey, chunkMisalignment } from "./grid.js";
+import { type ChunkCodec, type CodecDirection, resolveCodec } from "./codecs/registry.js";
+import {
+  chunkBox,
+  chunkCellsInBox,
+  chunkKey,
+  chunkMisalignment,
+  chunkName,
+  chunkSize,
+  voxelOffset,
+} from "./grid.js";
 import { parseInfo, serializeInfo } from "./info.js";
+import {
+  chunkId,
+  hasBoxShards,
+  scalePrefix,
+  shardBoxes,
+  shardKey,
+  shardMisalignment,
+  shardOfCell,
+} from "./shard-grid.js";
+import { encodeShard, type ShardChunk } from "./sharding/encoder.js";
+import { ShardedReader } from "./sharding/sharded-store.js";
 import type { PrecomputedInfo, ScaleInfo } from "./types.js";
 
 const gzip = promisify(gzipCb);
@@ -20,6 +57,8 @@ const gunzip = promisify(gunzipCb);
 
 /** Chunk requests in flight per call; enough to hide object-store latency, few enough for sockets. */
 export const DEFAULT_CONCURRENCY = 16;
+/** Shards built at once by writeShards (each holds all its encoded chunks in memory). */
+const SHARD_CONCURRENCY = 2;
 /** CV's default for chunks (§3.5); info is written with no-cache instead. */
 const CHUNK_CACHE_CONTROL = "max-age=3600";
 
@@ -54,15 +93,43 @@ export interface WriteChunksOptions {
 }
 
 export interface WriteChunksResult {
+  /** Chunks stored. */
   written: number;
+  /** Chunks left out by skipEmptyRatio. */
   skipped: number;
-  /** Bytes stored (after gzip when used). */
+  /** Bytes stored (after gzip when used; whole shard files for sharded scales). */
   bytes: number;
+}
+
+export interface WriteShardsOptions {
+  /** zlib level 0–9 for the spec's gzip `data_encoding` and `minishard_index_encoding`; default 6. */
+  gzipLevel?: number;
+  /**
+   * As in WriteChunksOptions: chunks with a nonzero fraction below this are left out of their
+   * shard. A shard left with no chunks is not written, and any file at its key is deleted (a
+   * stale shard from an earlier run would otherwise survive).
+   */
+  skipEmptyRatio?: number;
+  /** Zero the skipped chunks in `block` too (see WriteChunksOptions). */
+  zeroSkipped?: boolean;
+  signal?: AbortSignal;
+  /** Chunks encoded at once within a shard; default 16. */
+  concurrency?: number;
+}
+
+export interface WriteShardsResult extends WriteChunksResult {
+  /** Shard files written. */
+  shards: number;
+  /** Shards whose chunks were all skipped: not written, old file at the key deleted. */
+  emptyShards: number;
 }
 
 const AXES = ["x", "y", "z"];
 
 export class PrecomputedVolume {
+  /** One sharded reader per scale index, created on first read (caches minishard indexes). */
+  private readonly readers = new Map<number, ShardedReader>();
+
   private constructor(
     readonly store: KvStore,
     readonly info: PrecomputedInfo,
@@ -148,7 +215,6 @@ export class PrecomputedVolume {
    */
   async read(scaleIndex: number, box: Box, options: ReadOptions = {}): Promise<Block> {
     const scale = this.scale(scaleIndex);
-    this.requireUnsharded(scale, "reading");
     const shape = boxShape(box);
     if (!shape.every((n, d) => Number.isInteger(n) && n >= 0 && Number.isInteger(box.min[d]))) {
       throw new VoxportError(
@@ -158,14 +224,14 @@ export class PrecomputedVolume {
     }
     const out = makeBlock(this.info.data_type, [...shape, this.info.num_channels] as Shape4);
     if (shape.some((n) => n === 0)) return out;
-    const codec = getCodec(scale.encoding);
+    const codec = this.codec(scale, "decode");
     await forEachLimit(
       chunkCellsInBox(scale, box),
       concurrency(options),
       options.signal,
       async (cell, signal) => {
         const cb = chunkBox(scale, cell);
-        const chunk = await this.readChunkWith(codec, scale, cb, signal);
+        const chunk = await this.readCell(scaleIndex, codec, cell, signal);
         if (chunk) copyBox(chunk, cb, out, box);
       },
     );
@@ -182,13 +248,20 @@ export class PrecomputedVolume {
     options: { signal?: AbortSignal } = {},
   ): Promise<Block | undefined> {
     const scale = this.scale(scaleIndex);
-    this.requireUnsharded(scale, "reading");
-    return this.readChunkWith(getCodec(scale.encoding), scale, box, options.signal);
+    const codec = this.codec(scale, "decode");
+    if (scale.sharding) {
+      return this.readCell(scaleIndex, codec, this.cellOf(scale, box), options.signal);
+    }
+    return this.readChunkWith(codec, scale, box, options.signal);
   }
 
   /**
    * Cut `block` (which covers exactly `box`, all channels) into chunks and store them. `box`
    * must be chunk-aligned (see grid.ts `isChunkAligned`); edge chunks are stored clipped.
+   *
+   * On a sharded scale this is `writeShards`: `box` must then be a union of whole shards
+   * (shard-grid.ts `isShardAligned`), else INVALID_ARGUMENT; `compress` does not apply there
+   * (the spec's `data_encoding` compresses inside the shard), and the result counts chunks.
    */
   async writeChunks(
     scaleIndex: number,
@@ -198,7 +271,17 @@ export class PrecomputedVolume {
   ): Promise<WriteChunksResult> {
     this.requireWritable();
     const scale = this.scale(scaleIndex);
-    this.requireUnsharded(scale, "writing");
+    if (scale.sharding) {
+      const bad = shardMisalignment(scale, box);
+      if (bad) {
+        throw new VoxportError(
+          "INVALID_ARGUMENT",
+          `scale ${scale.key} of ${this.infoUrl} is sharded, and box ${boxToString(box)} is not ` +
+            `a union of whole shards: ${bad}. Align writes to shardBoxes() and use writeShards`,
+        );
+      }
+      return this.writeShards(scaleIndex, box, block, options);
+    }
     if (scale.chunk_sizes.length !== 1) {
       // Each extra chunk size is a full second copy of the data (§1.3); nobody needs that here.
       throw new VoxportError(
@@ -215,24 +298,14 @@ export class PrecomputedVolume {
     }
     this.checkBlock(block, box);
     const compress = options.compress ?? "none";
-    const level = options.gzipLevel ?? 6;
-    const ratio = options.skipEmptyRatio ?? 0;
     if (compress !== "gzip" && compress !== "none") {
       throw new VoxportError(
         "INVALID_ARGUMENT",
         `compress must be "gzip" or "none" (got ${String(compress)})`,
       );
     }
-    if (!Number.isInteger(level) || level < 0 || level > 9) {
-      throw new VoxportError("INVALID_ARGUMENT", `gzipLevel must be an integer 0–9 (got ${level})`);
-    }
-    if (!(ratio >= 0 && ratio <= 1)) {
-      throw new VoxportError(
-        "INVALID_ARGUMENT",
-        `skipEmptyRatio must be within [0, 1] (got ${ratio})`,
-      );
-    }
-    const codec = getCodec(scale.encoding);
+    const { level, ratio } = checkWriteOptions(options);
+    const codec = this.codec(scale, "encode");
     const useGzip = compress === "gzip" && codec.transferGzip;
     const result: WriteChunksResult = { written: 0, skipped: 0, bytes: 0 };
 
@@ -270,6 +343,178 @@ export class PrecomputedVolume {
     return result;
   }
 
+  /**
+   * Store `block` (covering exactly `box`, all channels) into the shards of a sharded scale.
+   * `box` must be a union of whole shards: each shard region (`shardBoxes`, i.e. shardRegion
+   * in voxels, clipped at the volume edge) is either inside `box` or disjoint from it. Every
+   * chunk of every shard is encoded, each shard built with `encodeShard` and written with one
+   * put (application/octet-stream, no Content-Encoding, so it stays range-readable). Scales whose
+   * shards are not boxes (murmurhash3_x86_128, too few bits) accept only the whole volume.
+   *
+   * One writer per shard: a shard is written whole, never read–modify–written, so two writers of
+   * one shard lose data. This volume's cached minishard indexes of the scale are dropped after.
+   * @throws VoxportError("INVALID_ARGUMENT") for an unsharded scale, a misaligned box (naming
+   *   the scale and the axis), a block not matching the box, or bad options
+   */
+  async writeShards(
+    scaleIndex: number,
+    box: Box,
+    block: Block,
+    options: WriteShardsOptions = {},
+  ): Promise<WriteShardsResult> {
+    this.requireWritable();
+    const scale = this.scale(scaleIndex);
+    const spec = scale.sharding;
+    if (!spec) {
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `scale ${scale.key} of ${this.infoUrl} is not sharded; use writeChunks`,
+      );
+    }
+    const bad = shardMisalignment(scale, box);
+    if (bad) {
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `box ${boxToString(box)} is not a union of whole shards of scale ${scale.key} of ${this.infoUrl}: ${bad}`,
+      );
+    }
+    this.checkBlock(block, box);
+    const { level, ratio } = checkWriteOptions(options);
+    const chunkConcurrency = concurrency(options);
+    const codec = this.codec(scale, "encode");
+    const result: WriteShardsResult = {
+      written: 0,
+      skipped: 0,
+      bytes: 0,
+      shards: 0,
+      emptyShards: 0,
+    };
+
+    try {
+      await forEachLimit(
+        shardJobs(scale, box),
+        SHARD_CONCURRENCY,
+        options.signal,
+        async ({ shard, cells }, signal) => {
+          const key = shardKey(scale, shard);
+          const chunks: ShardChunk[] = [];
+          let skipped = 0;
+          await forEachLimit(cells, chunkConcurrency, signal, async (cell) => {
+            const cb = chunkBox(scale, cell);
+            const chunk = cutChunk(block, box, cb);
+            if (ratio > 0 && nonzeroBelow(chunk, ratio)) {
+              skipped++;
+              if (options.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
+              return;
+            }
+            const id = chunkId(scale, cell);
+            let data: Uint8Array;
+            try {
+              data = await codec.encode(chunk, scale);
+            } catch (e) {
+              const what = `${this.store.url}/${key} chunk ${id} (${chunkName(cb)})`;
+              throw codecError(e, `${scale.encoding} encode of ${what}`);
+            }
+            chunks.push({ id, data });
+          });
+          signal.throwIfAborted();
+          result.skipped += skipped;
+          if (chunks.length === 0) {
+            // Nothing to store: a missing shard reads as zeros, but an old one would not.
+            await this.store.delete(key, { signal });
+            result.emptyShards++;
+            return;
+          }
+          let bytes: Uint8Array;
+          try {
+            bytes = encodeShard(spec, chunks, { gzipLevel: level });
+          } catch (e) {
+            if (!isVoxportError(e)) throw e;
+            throw new VoxportError(e.code, `${this.store.url}/${key}: ${e.message}`, { cause: e });
+          }
+          await this.store.put(key, bytes, {
+            contentType: "application/octet-stream",
+            cacheControl: CHUNK_CACHE_CONTROL,
+            signal,
+          });
+          result.written += chunks.length;
+          result.bytes += bytes.byteLength;
+          result.shards++;
+        },
+      );
+    } finally {
+      // Shards just written (or deleted) may be in this volume's minishard index cache.
+      this.readers.get(scaleIndex)?.clearCache();
+    }
+    return result;
+  }
+
+  /** The codec of `scale`, checked against this volume's dtype and channels. */
+  private codec(scale: ScaleInfo, direction: CodecDirection): ChunkCodec {
+    return resolveCodec(
+      scale,
+      this.info.data_type,
+      this.info.num_channels,
+      direction,
+      this.store.url,
+    );
+  }
+
+  /** Chunk of grid cell `cell`, decoded; undefined when it is missing. */
+  private async readCell(
+    scaleIndex: number,
+    codec: ChunkCodec,
+    cell: Vec3,
+    signal?: AbortSignal,
+  ): Promise<Block | undefined> {
+    const scale = this.scale(scaleIndex);
+    const cb = chunkBox(scale, cell);
+    if (!scale.sharding) return this.readChunkWith(codec, scale, cb, signal);
+    const reader = this.shardedReader(scaleIndex, scale);
+    const id = chunkId(scale, cell);
+    // Errors of the shard itself (truncated, bad index) already name `<store>/<scale>/<shard>`.
+    const bytes = await reader.get(id, { signal });
+    if (!bytes) return undefined;
+    const shape = [...boxShape(cb), this.info.num_channels] as Shape4;
+    try {
+      return await codec.decode(bytes, shape, this.info.data_type, scale);
+    } catch (e) {
+      const what = `${this.store.url}/${shardKey(scale, shardOfCell(scale, cell))} chunk ${id} (${chunkName(cb)})`;
+      throw codecError(e, `${scale.encoding} decode of ${what}`);
+    }
+  }
+
+  private shardedReader(scaleIndex: number, scale: ScaleInfo): ShardedReader {
+    let reader = this.readers.get(scaleIndex);
+    if (!reader) {
+      const spec = scale.sharding;
+      if (!spec) throw new Error(`scale ${scale.key} is not sharded`);
+      reader = new ShardedReader(this.store, scalePrefix(scale), spec);
+      this.readers.set(scaleIndex, reader);
+    }
+    return reader;
+  }
+
+  /** Grid cell of the chunk whose (clipped) box is `box`. */
+  private cellOf(scale: ScaleInfo, box: Box): Vec3 {
+    const o = voxelOffset(scale);
+    const c = chunkSize(scale);
+    const cell = [0, 1, 2].map((d) => Math.floor((box.min[d] - o[d]) / c[d])) as Vec3;
+    let cb: Box | undefined;
+    try {
+      cb = chunkBox(scale, cell);
+    } catch {
+      cb = undefined;
+    }
+    if (!cb || [0, 1, 2].some((d) => cb.min[d] !== box.min[d] || cb.max[d] !== box.max[d])) {
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `box ${boxToString(box)} is not a chunk of scale ${scale.key} of ${this.infoUrl}`,
+      );
+    }
+    return cell;
+  }
+
   private async readChunkWith(
     codec: ChunkCodec,
     scale: ScaleInfo,
@@ -285,18 +530,6 @@ export class PrecomputedVolume {
       return await codec.decode(bytes, shape, this.info.data_type, scale);
     } catch (e) {
       throw codecError(e, `${scale.encoding} decode of ${this.store.url}/${key}`);
-    }
-  }
-
-  // HOOK(sharding): a sharded scale stores chunks in shard files keyed by compressed Morton code
-  // (§4), not under `chunkKey` names. When src/precomputed/sharding/ provides the adapter, route
-  // readChunkWith/writeChunks through it for `scale.sharding` instead of refusing here.
-  private requireUnsharded(scale: ScaleInfo, action: string): void {
-    if (scale.sharding) {
-      throw new VoxportError(
-        "UNSUPPORTED",
-        `scale ${scale.key} of ${this.infoUrl} is sharded; ${action} sharded scales is not implemented yet`,
-      );
     }
   }
 
@@ -330,6 +563,53 @@ export class PrecomputedVolume {
       );
     }
   }
+}
+
+/** The chunks of one shard file to build. */
+interface ShardJob {
+  shard: bigint;
+  cells: Vec3[];
+}
+
+/**
+ * The shards inside `box` (a union of whole shards) with their grid cells: box by box when
+ * shards are boxes, else (whole volume) every cell grouped by its shard, shards in order.
+ */
+function shardJobs(scale: ScaleInfo, box: Box): ShardJob[] {
+  if (hasBoxShards(scale)) {
+    return shardBoxes(scale, box).map((sb) => {
+      const cells = [...chunkCellsInBox(scale, sb)];
+      return { shard: shardOfCell(scale, cells[0]), cells };
+    });
+  }
+  const groups = new Map<bigint, Vec3[]>();
+  for (const cell of chunkCellsInBox(scale, box)) {
+    const shard = shardOfCell(scale, cell);
+    const cells = groups.get(shard);
+    if (cells) cells.push(cell);
+    else groups.set(shard, [cell]);
+  }
+  return [...groups]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([shard, cells]) => ({ shard, cells }));
+}
+
+function checkWriteOptions(options: { gzipLevel?: number; skipEmptyRatio?: number }): {
+  level: number;
+  ratio: number;
+} {
+  const level = options.gzipLevel ?? 6;
+  const ratio = options.skipEmptyRatio ?? 0;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new VoxportError("INVALID_ARGUMENT", `gzipLevel must be an integer 0–9 (got ${level})`);
+  }
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `skipEmptyRatio must be within [0, 1] (got ${ratio})`,
+    );
+  }
+  return { level, ratio };
 }
 
 /** The part of `block` (covering `box`) inside chunk box `cb`, without a copy when it is all of it. */

@@ -1,12 +1,17 @@
 /**
  * Chunk codecs keyed by the `encoding` name of the info file (architecture.md §6.3 item 3), so
- * the volume code never switches on encodings. `raw` is built in; other encodings register
- * themselves with `registerCodec` from their own modules.
+ * the volume code never switches on encodings. Every encoding voxport writes — `raw`, `jpeg`,
+ * `png`, `compressed_segmentation` — is registered when this module loads, so `getCodec("png")`
+ * works wherever the registry is imported; jpeg/png load sharp lazily on first use. Other
+ * encodings (`compresso`, `jxl`) may be added with `registerCodec`.
  */
 
 import { VoxportError } from "../../errors.js";
 import type { Block, DataType, Shape4 } from "../../ops/array.js";
 import type { Encoding, ScaleInfo } from "../types.js";
+import { compressedSegmentationCodec } from "./compressed-segmentation-codec.js";
+import { jpegCodec } from "./jpeg-codec.js";
+import { pngCodec } from "./png-codec.js";
 import { rawCodec } from "./raw.js";
 
 export interface ChunkCodec {
@@ -19,6 +24,12 @@ export interface ChunkCodec {
    * false for jpeg/png, which are already compressed (CV `should_compress`, §3.5).
    */
   readonly transferGzip: boolean;
+  /**
+   * Check, before any data moves, that this codec can hold `dtype` × `channels` with the scale's
+   * parameters (block size; for `encode` also quality/level). Throws VoxportError
+   * ("UNSUPPORTED" or "INVALID_INFO"); `resolveCodec` adds the scale key. Optional.
+   */
+  validate?(scale: ScaleInfo, dtype: DataType, channels: number, direction: CodecDirection): void;
   /** Encode one chunk; `block.shape` is the chunk's clipped shape with channels. */
   encode(block: Block, scale: ScaleInfo): Promise<Uint8Array>;
   /**
@@ -27,6 +38,8 @@ export interface ChunkCodec {
    */
   decode(bytes: Uint8Array, shape: Shape4, dtype: DataType, scale: ScaleInfo): Promise<Block>;
 }
+
+export type CodecDirection = "encode" | "decode";
 
 const codecs = new Map<string, ChunkCodec>();
 
@@ -59,4 +72,32 @@ export function getCodec(encoding: string): ChunkCodec {
   return codec;
 }
 
+/**
+ * The codec for `scale.encoding`, validated for `dtype` × `channels` and `direction`. Error
+ * messages start with the scale's location: `<where>/<scale key>: ` (e.g. the dataset URL), or
+ * `scale <key>: ` without `where`.
+ * @throws VoxportError("UNSUPPORTED") for an encoding without a codec or a dtype/channel count it
+ *   cannot hold; ("INVALID_INFO") for bad codec parameters in the scale
+ */
+export function resolveCodec(
+  scale: ScaleInfo,
+  dtype: DataType,
+  channels: number,
+  direction: CodecDirection,
+  where?: string,
+): ChunkCodec {
+  try {
+    const codec = getCodec(scale.encoding);
+    codec.validate?.(scale, dtype, channels, direction);
+    return codec;
+  } catch (e) {
+    if (!(e instanceof VoxportError)) throw e;
+    const at = where === undefined ? `scale ${scale.key}` : `${where}/${scale.key}`;
+    throw new VoxportError(e.code, `${at}: ${e.message}`, { cause: e });
+  }
+}
+
 registerCodec(rawCodec);
+registerCodec(jpegCodec);
+registerCodec(pngCodec);
+registerCodec(compressedSegmentationCodec);
