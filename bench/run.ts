@@ -1,4 +1,6 @@
+import { benchVoxportWrite, inputFor } from "./codecs.js";
 import { benchIngest } from "./ingest.js";
+import { benchPeers, PEER_TASKS, peerBenchInputs } from "./peers.js";
 
 /**
  * `npm run bench [-- name…]`: throughput and peak memory of each capability. Not a test: it
@@ -19,4 +21,39 @@ if (want("ingest")) {
         `${r.floorSeconds.toFixed(1)} s | ${r.ratioToFloor.toFixed(2)}× | ${mib(r.peakRssBytes)} |`,
     );
   }
+}
+
+if (want("codecs")) {
+  console.log(
+    "\n## encodings and sharding: voxport vs CloudVolume and TensorStore, same voxels, local disk",
+  );
+  console.log(
+    "MB/s of raw voxels, best of 3, 64³ chunks; voxport: one library call on one thread.",
+  );
+  const inputs = peerBenchInputs();
+  const peers = await benchPeers({ inputs });
+  console.log("| workload | voxport | CloudVolume | TensorStore | voxport ÷ faster peer |");
+  console.log("|---|---|---|---|---|");
+  const names: Record<string, string> = {
+    cseg_uint32: "compressed_segmentation uint32 256×256×64",
+    cseg_uint64: "compressed_segmentation uint64 256×256×64",
+    jpeg_uint8: "jpeg uint8 512×512×64 (q85)",
+    shard_uint8_raw: "sharded raw uint8 512×512×128 (gzip in shard)",
+  };
+  for (const task of PEER_TASKS) {
+    const ours = await benchVoxportWrite(task, inputFor(task, inputs));
+    const fig = (peer: "cloudvolume" | "tensorstore") => {
+      if (!peers.available) return undefined;
+      const f = peers.results[peer][task];
+      return f && "mbPerSecond" in f ? f.mbPerSecond : undefined;
+    };
+    const cv = fig("cloudvolume");
+    const ts = fig("tensorstore");
+    const faster = Math.max(cv ?? 0, ts ?? 0);
+    console.log(
+      `| ${names[task]} | ${ours.mbPerSecond.toFixed(0)} | ${cv?.toFixed(0) ?? "n/a"} | ${ts?.toFixed(0) ?? "n/a"} | ` +
+        `${faster > 0 ? `${(ours.mbPerSecond / faster).toFixed(2)}×` : "n/a"} |`,
+    );
+  }
+  if (!peers.available) console.log(`(peers not run: ${peers.reason})`);
 }
