@@ -14,7 +14,7 @@ if (want("ingest")) {
   console.log("## ingest: PNG stack → raw+gzip precomputed with a full pyramid, 2 workers");
   console.log("| stack | source | wall | source MB/s | codec floor | ratio to floor | peak RSS |");
   console.log("|---|---|---|---|---|---|---|");
-  for (const depth of [64, 256]) {
+  for (const depth of [128, 256]) {
     const r = await benchIngest({ size: 2048, depth, workers: 2 });
     console.log(
       `| 2048×2048×${depth} uint8 | ${mib(r.sourceBytes)} | ${r.seconds.toFixed(1)} s | ${r.mbPerSecond.toFixed(0)} | ` +

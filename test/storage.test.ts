@@ -230,6 +230,28 @@ describe("file driver", () => {
 // ---------------------------------------------------------------------------------------------
 // HTTP driver against a real local server
 
+describe("file driver sweep", () => {
+  test("removes temp files of dead writers, keeps live ones and real objects", async () => {
+    const root = await fs.mkdtemp(path.join(tmpdir(), "voxport-sweep-"));
+    try {
+      const store = new FileKvStore(root);
+      await store.put("a/b/chunk", bytes("data"));
+      const dir = path.join(root, "a", "b");
+      // pid 2^22 + 1 is above Linux's pid_max default, so no process has it.
+      const dead = path.join(dir, `.chunk.tmp-${2 ** 22 + 1}-abcdef`);
+      const live = path.join(dir, `.chunk.tmp-${process.pid}-012345`);
+      await fs.writeFile(dead, "partial");
+      await fs.writeFile(live, "in progress");
+      assert.equal(await store.sweep(""), 1);
+      const left = (await fs.readdir(dir)).sort();
+      assert.deepEqual(left, [path.basename(live), "chunk"].sort());
+      assert.equal(Buffer.from((await store.get("a/b/chunk"))!.data).toString(), "data");
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("http driver", () => {
   let srv: TestHttpServer;
   let dir: string;

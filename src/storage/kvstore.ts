@@ -61,6 +61,12 @@ export interface KvStore {
   delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
   /** All keys under `prefix` (recursive), relative to the root, in no particular order. */
   list(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<string>;
+  /**
+   * Remove what interrupted writes left behind under `prefix` (temporary files of a killed
+   * process; on object stores, incomplete multipart uploads). Never touches complete objects
+   * or writes still in progress. Returns how many leftovers were removed. Optional.
+   */
+  sweep?(prefix: string, options?: { signal?: AbortSignal }): Promise<number>;
   /** Release connections / handles. Optional. */
   close?(): Promise<void>;
 }

@@ -72,7 +72,7 @@ async function readText(store: KvStore, key: string): Promise<string | undefined
 
 /** Decide what to do with what the destination already holds; returns "fresh", "resume" or
  * "complete". Throws CONFLICT when it holds something else and overwrite is off. */
-async function checkDestination(
+export async function checkDestination(
   store: KvStore,
   p: PreparedJob,
 ): Promise<"fresh" | "resume" | "complete"> {
@@ -109,7 +109,7 @@ async function checkDestination(
   return "fresh";
 }
 
-async function clearDestination(store: KvStore): Promise<void> {
+export async function clearDestination(store: KvStore): Promise<void> {
   // Only what an ingest writes: info, provenance, scale folders named in the old info, .voxport.
   const prefixes = [".voxport/"];
   const info = await readText(store, "info");
@@ -156,6 +156,8 @@ export async function runJob(p: PreparedJob, hooks: JobHooks = {}): Promise<JobS
 
   const done = new Set<string>();
   if (state === "resume") {
+    // A killed run can leave partial temporary objects behind; they are not part of the data.
+    await store.sweep?.("");
     for await (const key of store.list(DONE_PREFIX)) done.add(key.slice(DONE_PREFIX.length));
   }
   hooks.onStart?.({ resumed: done.size, total: summary.tasks });
@@ -216,7 +218,17 @@ export async function runJob(p: PreparedJob, hooks: JobHooks = {}): Promise<JobS
     await pool?.close();
   }
 
-  // Publish: provenance, then info (the dataset becomes visible), then drop the job state.
+  await publishDataset(job, store);
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
+
+/** Publish a finished job: provenance, then info (the dataset becomes visible), then drop the
+ * job state. Shared by the local run and the queue's publish step. */
+export async function publishDataset(
+  job: IngestJob,
+  store: KvStore = openStore(job.destination),
+): Promise<void> {
   const provenance = {
     description: "",
     owners: [],
@@ -247,8 +259,6 @@ export async function runJob(p: PreparedJob, hooks: JobHooks = {}): Promise<JobS
     cacheControl: "no-cache",
   });
   for await (const key of store.list(".voxport/")) await store.delete(key);
-  summary.seconds = (performance.now() - started) / 1000;
-  return summary;
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; the first failure stops new starts

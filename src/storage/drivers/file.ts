@@ -185,6 +185,46 @@ export class FileKvStore implements KvStore {
     yield* this.walk(prefix.slice(0, cut), prefix, options.signal);
   }
 
+  /**
+   * Delete temporary files (`.<name>.tmp-<pid>-<hex>`) that a killed writer left: those whose
+   * process no longer runs on this host, and any older than an hour. On a file system shared
+   * by several hosts, a live writer elsewhere whose pid is free here can lose its temp file;
+   * its rename then fails and the task is retried, so nothing is corrupted.
+   */
+  async sweep(prefix: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    checkPrefix(this.url, prefix);
+    const cut = prefix.lastIndexOf("/") + 1;
+    return this.sweepDir(path.join(this.root, prefix.slice(0, cut)), options.signal);
+  }
+
+  private async sweepDir(dir: string, signal: AbortSignal | undefined): Promise<number> {
+    throwIfAborted(signal, `cannot sweep ${dir}`);
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if (isMissing(e)) return 0;
+      throw storageError("sweep", dir, e, signal);
+    }
+    let removed = 0;
+    const now = Date.now();
+    for (const entry of entries) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        removed += await this.sweepDir(file, signal);
+        continue;
+      }
+      if (!TEMP_NAME.test(entry.name)) continue;
+      const pid = Number(/\.tmp-(\d+)-/.exec(entry.name)?.[1]);
+      const age = now - ((await fs.stat(file).catch(() => undefined))?.mtimeMs ?? now);
+      if (age > 3_600_000 || !processAlive(pid)) {
+        await fs.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   private async *walk(
     dirKey: string,
     prefix: string,
@@ -319,4 +359,13 @@ function storageError(op: string, file: string, e: unknown, signal?: AbortSignal
   const reason =
     (code && REASONS[code]) ?? (code ? code : e instanceof Error ? e.message : String(e));
   return new VoxportError("STORAGE", `cannot ${op} ${file}: ${reason}`, { cause: e });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
