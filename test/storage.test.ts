@@ -235,7 +235,7 @@ describe("file driver sweep", () => {
     const root = await fs.mkdtemp(path.join(tmpdir(), "voxport-sweep-"));
     try {
       const store = new FileKvStore(root);
-      await store.put("a/b/chunk", bytes("data"));
+      await store.put("a/b/chunk", text("data"));
       const dir = path.join(root, "a", "b");
       // pid 2^22 + 1 is above Linux's pid_max default, so no process has it.
       const dead = path.join(dir, `.chunk.tmp-${2 ** 22 + 1}-abcdef`);
