@@ -142,6 +142,7 @@ try {
     platform: "browser",
     target: ["chrome120", "firefox120", "safari17"],
     minify: true,
+    keepNames: true,
     sourcemap: false,
     legalComments: "none",
     logLevel: "warning",

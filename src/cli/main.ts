@@ -4,6 +4,7 @@ import { EXIT, isVoxportError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerCutout } from "./cutout.js";
 import { registerInfo } from "./info.js";
+import { registerView } from "./view.js";
 import { registerIngest } from "./ingest.js";
 import { logger } from "./log.js";
 
@@ -26,6 +27,7 @@ program
 registerIngest(program);
 registerConvert(program);
 registerInfo(program);
+registerView(program);
 registerCutout(program);
 
 function exitCodeFor(e: unknown): number {

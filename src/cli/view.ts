@@ -19,13 +19,14 @@ export function registerView(program: Command): void {
   program
     .command("view")
     .description(
-      "Open precomputed datasets in Neuroglancer (a copy bundled with voxport; no internet needed).\n\n" +
-        "Starts a local server on 127.0.0.1 that serves the viewer and the local datasets, and\n" +
-        "prints a URL whose state shows every dataset as a layer (image or segmentation, centred,\n" +
-        "at the right voxel size). Remote datasets (https://, gs://, s3://) are read by the\n" +
-        "browser directly; s3://bucket/path is read as https://bucket.s3.amazonaws.com/path\n" +
-        "(public buckets only). Every dataset's info is checked before the URL is printed.\n" +
-        "Ctrl-C stops the server.",
+      "Open precomputed datasets in Neuroglancer (a copy bundled with voxport; no internet " +
+        "needed).\n\n" +
+        "Starts a local server on 127.0.0.1 that serves the viewer and the local datasets, " +
+        "and prints a URL whose state shows every dataset as a layer (image or segmentation, " +
+        "centred, at the right voxel size). Remote datasets (https://, gs://, s3://) are read " +
+        "by the browser directly; s3://bucket/path is read as " +
+        "https://bucket.s3.amazonaws.com/path (public buckets only). Every dataset's info is " +
+        "checked before the URL is printed. Ctrl-C stops the server.",
     )
     .argument(
       "<dataset...>",
