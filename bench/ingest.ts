@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureSyntheticStack } from "../scripts/synthetic-em.js";
 import { startThread } from "../src/worker/pool.js";
 import { collect, startCli } from "../test/helpers/cli.js";
-import { ensureSyntheticStack } from "../scripts/synthetic-em.js";
 
 export interface IngestBenchResult {
   depth: number;

@@ -127,7 +127,15 @@ const cases: Array<{
     offset: [0, 0, 0],
     type: "segmentation",
     chunk: [16, 16, 8],
-    extra: ["--encoding", "compressed_segmentation", "--cseg-block-size", "8,8,4", "--sharded", "--shard-size", "32KiB"],
+    extra: [
+      "--encoding",
+      "compressed_segmentation",
+      "--cseg-block-size",
+      "8,8,4",
+      "--sharded",
+      "--shard-size",
+      "32KiB",
+    ],
   },
   {
     name: "uint16 png encoding",
@@ -187,7 +195,10 @@ describe("ingest round trip, every scale voxel-exact against an independent pyra
       if (c.extra?.includes("--sharded")) {
         const files = await readdir(join(tmp, `out-${tag}`, vol.info.scales[0].key));
         assert.ok(files.length > 1 && files.every((f) => f.endsWith(".shard")), files.join(","));
-        assert.ok(vol.info.scales.every((s) => s.sharding), "every scale is sharded");
+        assert.ok(
+          vol.info.scales.every((s) => s.sharding),
+          "every scale is sharded",
+        );
       }
     });
   }

@@ -4,9 +4,9 @@ import { EXIT, isVoxportError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerCutout } from "./cutout.js";
 import { registerInfo } from "./info.js";
-import { registerView } from "./view.js";
 import { registerIngest } from "./ingest.js";
 import { logger } from "./log.js";
+import { registerView } from "./view.js";
 
 const program = new Command();
 program
