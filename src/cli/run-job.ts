@@ -1,5 +1,7 @@
 import { bytesPerVoxel } from "../ops/array.js";
+import type { PrecomputedInfo } from "../precomputed/types.js";
 import { type PreparedJob, runJob } from "../tasks/run.js";
+import { buildViewerState, isRemote, remoteSource } from "../viewer/state.js";
 import { logger } from "./log.js";
 import { formatBytes, formatDuration } from "./parse.js";
 import { ProgressBar } from "./progress.js";
@@ -111,5 +113,16 @@ export async function runPreparedJob(
   } else {
     log.info(summary, "done");
   }
-  if (!opts.json) process.stderr.write(`inspect it: voxport info ${opts.destination}\n`);
+  if (!opts.json && summary.status === "completed") printNextSteps(opts.destination, job.info);
+}
+
+/** Where to look next: the view command, and for cloud destinations the Neuroglancer state
+ * that reads the dataset directly (needs a public-read bucket with CORS). */
+function printNextSteps(destination: string, info: PrecomputedInfo): void {
+  process.stderr.write(`look at it: voxport view ${destination}\n`);
+  if (!isRemote(destination)) return;
+  const state = buildViewerState([
+    { location: destination, source: remoteSource(destination), info },
+  ]);
+  process.stderr.write(`Neuroglancer state for it:\n${JSON.stringify(state)}\n`);
 }
