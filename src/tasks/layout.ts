@@ -76,6 +76,8 @@ export function applySharding(
       gridShape: [0, 1, 2].map((d) => Math.ceil(scale.size[d] / C[d])),
       chunkBytes,
       targetShardBytes: Math.max(target, chunkBytes),
+      // ~1000 chunks per minishard: one minishard index (~24 KB) then covers a 16³-chunk block.
+      maxChunksPerMinishard: 1024,
       encoding: scale.encoding,
     });
   });
