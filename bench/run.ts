@@ -1,6 +1,7 @@
 import { benchVoxportWrite, inputFor } from "./codecs.js";
 import { benchIngest } from "./ingest.js";
 import { benchPeers, PEER_TASKS, peerBenchInputs } from "./peers.js";
+import { benchStorageUpload, formatStorageBench } from "./storage.js";
 
 /**
  * `npm run bench [-- name…]`: throughput and peak memory of each capability. Not a test: it
@@ -56,4 +57,9 @@ if (want("codecs")) {
     );
   }
   if (!peers.available) console.log(`(peers not run: ${peers.reason})`);
+}
+
+if (want("storage")) {
+  console.log("\n## object-store upload: many small chunks vs one shard of the same bytes (moto S3)");
+  console.log(formatStorageBench(await benchStorageUpload()));
 }

@@ -426,11 +426,11 @@ describe("registry", () => {
 
   test("an unknown scheme is UNSUPPORTED and lists the known ones", () => {
     assert.throws(
-      () => openStore("s3://bucket/em"),
+      () => openStore("az://bucket/em"),
       (e: Error & { code?: string }) =>
         e.code === "UNSUPPORTED" &&
-        e.message.includes('"s3"') &&
-        e.message.includes("file://, http://, https://, mem://"),
+        e.message.includes('"az"') &&
+        e.message.includes("file://, gs://, http://, https://, mem://, s3://, swift://"),
     );
   });
 

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT, isVoxportError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerCutout } from "./cutout.js";
+import { registerFetch } from "./fetch.js";
 import { registerInfo } from "./info.js";
 import { registerIngest } from "./ingest.js";
 import { logger } from "./log.js";
@@ -26,6 +27,7 @@ program
 
 registerIngest(program);
 registerConvert(program);
+registerFetch(program);
 registerInfo(program);
 registerView(program);
 registerCutout(program);

@@ -70,11 +70,32 @@ function invalid(path: string, message: string, cause?: unknown): VoxportError {
   return new VoxportError("INVALID_SOURCE", `${path}: ${message}`, { cause });
 }
 
-/** Read the image header and run the cheap truncation checks. Errors name the file. */
-export async function probeSlice(path: string): Promise<SliceHeader> {
+/**
+ * A slice that is not a local file (remote inputs read through a KvStore): its first bytes and
+ * a way to read more, so headers and truncation checks cost a few small ranged reads.
+ */
+export interface SliceBytes {
+  /** The first bytes of the object (all of it when `head.length === size`). */
+  head: Buffer;
+  size: number;
+  /** `length` bytes from `position` (fewer at the end). */
+  readAt(position: number, length: number): Promise<Buffer>;
+}
+
+/**
+ * Read the image header and run the cheap truncation checks. Errors name the file. `bytes`
+ * reads a remote slice instead of the local file `path` (which then only names it).
+ */
+export async function probeSlice(path: string, bytes?: SliceBytes): Promise<SliceHeader> {
   let meta: Metadata;
   try {
-    meta = await sharp(path, SHARP_OPTIONS).metadata();
+    try {
+      meta = await sharp(bytes?.head ?? path, SHARP_OPTIONS).metadata();
+    } catch (e) {
+      // A header that does not fit in the first bytes (a TIFF whose IFD is at the end): all.
+      if (bytes === undefined || bytes.head.length >= bytes.size) throw e;
+      meta = await sharp(await bytes.readAt(0, bytes.size), SHARP_OPTIONS).metadata();
+    }
   } catch (e) {
     const ext = extname(path).slice(1).toUpperCase() || "image";
     throw invalid(
@@ -83,7 +104,7 @@ export async function probeSlice(path: string): Promise<SliceHeader> {
       e,
     );
   }
-  await checkTruncation(path, meta.format);
+  await checkTruncation(path, meta.format, bytes);
   return {
     path,
     format: meta.format,
@@ -153,18 +174,20 @@ export function sliceKind(h: SliceHeader): SliceKind {
 
 /**
  * Decode `region` of the slice (default: all of it) to interleaved values (channel fastest, then
- * x, then y). Memory is the region only (plus libvips' line buffers).
+ * x, then y). Memory is the region only (plus libvips' line buffers), plus `encoded` when given.
  */
 export async function decodeSliceRegion(
   path: string,
   kind: SliceKind,
   fullSize: { width: number; height: number },
   region: Region,
+  encoded?: Buffer,
 ): Promise<TypedArray> {
   let data: Buffer;
   let info: OutputInfo;
   try {
-    let p = sharp(path, SHARP_OPTIONS);
+    // `encoded`: the whole file's bytes for a remote slice (sharp decodes from memory).
+    let p = sharp(encoded ?? path, SHARP_OPTIONS);
     if (
       region.left !== 0 ||
       region.top !== 0 ||
@@ -207,7 +230,12 @@ function bytesOf(d: RawDepth): number {
 
 const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
-async function checkTruncation(path: string, format: string): Promise<void> {
+/** Random access to a slice's bytes, from a local file or a remote object. */
+interface ByteReader {
+  readAt(position: number, length: number): Promise<Buffer>;
+}
+
+async function checkTruncation(path: string, format: string, bytes?: SliceBytes): Promise<void> {
   const ext = extname(path).toLowerCase();
   const kind =
     format === "png" || ext === ".png"
@@ -220,23 +248,37 @@ async function checkTruncation(path: string, format: string): Promise<void> {
   if (kind === undefined) return;
   let fh: FileHandle | undefined;
   try {
-    fh = await open(path, "r");
-    const size = (await fh.stat()).size;
+    let size: number;
+    let reader: ByteReader;
+    if (bytes !== undefined) {
+      size = bytes.size;
+      reader = {
+        readAt: (position, length) =>
+          position + length <= bytes.head.length
+            ? Promise.resolve(bytes.head.subarray(position, position + length))
+            : bytes.readAt(position, length),
+      };
+    } else {
+      const handle = await open(path, "r");
+      fh = handle;
+      size = (await handle.stat()).size;
+      reader = { readAt: (position, length) => readAt(handle, position, length) };
+    }
     if (kind === "png") {
-      const tail = await readAt(fh, Math.max(0, size - 12), Math.min(12, size));
+      const tail = await reader.readAt(Math.max(0, size - 12), Math.min(12, size));
       if (!tail.equals(PNG_IEND))
         throw invalid(path, "truncated PNG (does not end with the IEND chunk)");
     } else if (kind === "jpeg") {
       // Allow zero padding after the end-of-image marker (some writers pad to a block size).
       const n = Math.min(64, size);
-      const tail = await readAt(fh, size - n, n);
+      const tail = await reader.readAt(size - n, n);
       let end = tail.length;
       while (end > 0 && tail[end - 1] === 0) end--;
       if (end < 2 || tail[end - 2] !== 0xff || tail[end - 1] !== 0xd9) {
         throw invalid(path, "truncated JPEG (does not end with the FFD9 end-of-image marker)");
       }
     } else {
-      const needed = await tiffDataEnd(fh, size);
+      const needed = await tiffDataEnd(reader, size);
       if (needed !== undefined && needed > size) {
         throw invalid(
           path,
@@ -269,8 +311,8 @@ const MAX_CHUNKS_CHECKED = 1 << 20;
  * itself when that already lies past the end; undefined when the header is not something this
  * small parser understands (then we rely on libvips). Classic TIFF and BigTIFF.
  */
-async function tiffDataEnd(fh: FileHandle, size: number): Promise<number | undefined> {
-  const head = await readAt(fh, 0, 16);
+async function tiffDataEnd(fh: ByteReader, size: number): Promise<number | undefined> {
+  const head = await fh.readAt(0, 16);
   if (head.length < 8) return 8;
   const le = head[0] === 0x49 && head[1] === 0x49;
   if (!le && !(head[0] === 0x4d && head[1] === 0x4d)) return undefined;
@@ -285,11 +327,11 @@ async function tiffDataEnd(fh: FileHandle, size: number): Promise<number | undef
   const countSize = big ? 8 : 2;
   const entrySize = big ? 20 : 12;
   if (ifd + countSize > size) return ifd + countSize;
-  const countBuf = await readAt(fh, ifd, countSize);
+  const countBuf = await fh.readAt(ifd, countSize);
   const n = big ? u64(countBuf, 0) : u16(countBuf, 0);
   const tableEnd = ifd + countSize + n * entrySize;
   if (tableEnd > size) return tableEnd;
-  const table = await readAt(fh, ifd + countSize, n * entrySize);
+  const table = await fh.readAt(ifd + countSize, n * entrySize);
   const arrays = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     const e = i * entrySize;
@@ -315,7 +357,7 @@ async function tiffDataEnd(fh: FileHandle, size: number): Promise<number | undef
     else {
       const at = big ? u64(table, valueAt) : u32(table, valueAt);
       if (at + bytes > size) return at + bytes;
-      buf = await readAt(fh, at, bytes);
+      buf = await fh.readAt(at, bytes);
     }
     const values: number[] = [];
     for (let k = 0; k < count; k++) {

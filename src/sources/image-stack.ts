@@ -37,7 +37,18 @@ export interface ImageStackOptions {
   zRegex?: string;
   /** Glob or printf file-name pattern applied inside the folder `input`. */
   pattern?: string;
+  /**
+   * URL inputs only: regular expression on object names relative to the URL, anchored at the
+   * start (Python's re.match, as the HBP fetch_input); selects slices among all objects under it.
+   */
+  filter?: string;
   signal?: AbortSignal;
+}
+
+/** Where the bytes of slices come from when they are not local files (remote-stack.ts). */
+export interface SliceLoader {
+  /** The whole encoded file (PNG/TIFF/JPEG bytes) of one slice. */
+  load(slice: SliceFile, signal?: AbortSignal): Promise<Buffer>;
 }
 
 export class ImageStackSource implements VolumeSource {
@@ -54,13 +65,18 @@ export class ImageStackSource implements VolumeSource {
   /** Header of the first slice (format, colourspace as stored). */
   readonly firstHeader: SliceHeader;
 
+  /** Set for remote stacks: slices are fetched through it instead of read from disk. */
+  readonly loader?: SliceLoader;
+
   constructor(
     description: string,
     slices: readonly SliceFile[],
     first: SliceHeader,
     kind: SliceKind,
+    loader?: SliceLoader,
   ) {
     this.description = description;
+    this.loader = loader;
     this.slices = slices;
     this.firstHeader = first;
     this.kind = kind;
@@ -108,7 +124,9 @@ export class ImageStackSource implements VolumeSource {
       zs,
       READ_CONCURRENCY,
       async (z) => {
-        const pixels = await decodeSliceRegion(this.slices[z].path, this.kind, full, region);
+        const slice = this.slices[z];
+        const encoded = this.loader ? await this.loader.load(slice, signal) : undefined;
+        const pixels = await decodeSliceRegion(slice.path, this.kind, full, region, encoded);
         // Scatter interleaved pixels into the planar Fortran-order block. Only uint8/16/32 and
         // float32 arrive here (never uint64), so the number-array casts are sound.
         const src = pixels as Uint32Array;
@@ -149,11 +167,32 @@ export async function openImageStack(
 ): Promise<ImageStackSource> {
   const { signal } = opts;
   throwIfAborted(signal, `open ${input}`);
+  // `scheme://…` (s3, gs, swift, http(s), file, mem): listed and read through a KvStore.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) {
+    const { openRemoteImageStack } = await import("./remote-stack.js");
+    return openRemoteImageStack(input, opts);
+  }
+  if (opts.filter !== undefined) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `image stack ${input}: a filter regex applies to URL inputs; for a local folder use a glob or printf pattern`,
+    );
+  }
   const list = await listSlices(input, { zRegex: opts.zRegex, pattern: opts.pattern });
   const headers = await mapLimit(list.files, OPEN_CONCURRENCY, (f) => probeSlice(f.path), {
     signal,
     what: `open ${list.description}`,
   });
+  return stackFromHeaders(list.description, list.files, headers);
+}
+
+/** Checks that all slices agree on size, channels and data type; builds the source. */
+export function stackFromHeaders(
+  description: string,
+  files: readonly SliceFile[],
+  headers: readonly SliceHeader[],
+  loader?: SliceLoader,
+): ImageStackSource {
   const first = headers[0];
   const kind = sliceKind(first);
   for (let i = 1; i < headers.length; i++) {
@@ -172,5 +211,5 @@ export async function openImageStack(
       );
     }
   }
-  return new ImageStackSource(list.description, list.files, first, kind);
+  return new ImageStackSource(description, files, first, kind, loader);
 }

@@ -268,6 +268,27 @@ export async function listSlices(
   }
 
   const names = await listFileNames(dir, description);
+  return selectSlices(names, { dir, description, namePattern, zRegex: options.zRegex });
+}
+
+/**
+ * Picks and orders slices among the file names found in one folder (or, for remote inputs,
+ * the object names under one prefix): the printf / glob / natural-sort / zRegex rules above.
+ * `pathOf` turns a name into the slice's path (default: joined to `dir`).
+ */
+export function selectSlices(
+  names: string[],
+  where: {
+    dir: string;
+    description: string;
+    namePattern?: string;
+    zRegex?: string;
+    pathOf?: (name: string) => string;
+  },
+): SliceList {
+  const { dir, description, namePattern } = where;
+  const options = { zRegex: where.zRegex };
+  const pathOf = where.pathOf ?? ((name: string) => join(dir, name));
   const printf = namePattern === undefined ? undefined : parsePrintfPattern(namePattern);
 
   if (printf !== undefined) {
@@ -280,7 +301,7 @@ export async function listSlices(
     const files: SliceFile[] = [];
     for (const name of names) {
       const z = printf.parse(name);
-      if (z !== undefined) files.push({ path: join(dir, name), name, z });
+      if (z !== undefined) files.push({ path: pathOf(name), name, z });
     }
     if (files.length === 0) {
       throw new VoxportError("INVALID_SOURCE", `image stack "${description}": no files match`);
@@ -295,7 +316,7 @@ export async function listSlices(
       if (missing.length > 5) break;
     }
     if (missing.length > 0) {
-      const shown = missing.slice(0, 5).map((z) => join(dir, printf.format(z)));
+      const shown = missing.slice(0, 5).map((z) => pathOf(printf.format(z)));
       const more = missing.length > 5 ? ", ..." : "";
       throw new VoxportError(
         "INVALID_SOURCE",
@@ -325,7 +346,7 @@ export async function listSlices(
 
   if (options.zRegex === undefined) {
     selected.sort(naturalCompare);
-    return { description, files: selected.map((name) => ({ path: join(dir, name), name })) };
+    return { description, files: selected.map((name) => ({ path: pathOf(name), name })) };
   }
 
   const { regex, group } = compileZRegex(options.zRegex);
@@ -335,17 +356,17 @@ export async function listSlices(
     if (text === undefined) {
       throw new VoxportError(
         "INVALID_SOURCE",
-        `${join(dir, name)}: file name does not match zRegex /${options.zRegex}/`,
+        `${pathOf(name)}: file name does not match zRegex /${options.zRegex}/`,
       );
     }
     const z = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(z)) {
       throw new VoxportError(
         "INVALID_SOURCE",
-        `${join(dir, name)}: zRegex /${options.zRegex}/ captured "${text}", which is not an integer`,
+        `${pathOf(name)}: zRegex /${options.zRegex}/ captured "${text}", which is not an integer`,
       );
     }
-    return { path: join(dir, name), name, z };
+    return { path: pathOf(name), name, z };
   });
   files.sort((a, b) => (a.z as number) - (b.z as number) || naturalCompare(a.name, b.name));
   for (let i = 1; i < files.length; i++) {

@@ -44,7 +44,7 @@ export async function openTaskContext(job: IngestJob): Promise<TaskContext> {
 async function sourceOf(ctx: TaskContext): Promise<VolumeSource> {
   const s = ctx.job.source;
   if (s.kind !== "image-stack") throw new Error(`job source ${s.kind} is not an image stack`);
-  ctx.source ??= await openImageStack(s.input, { zRegex: s.zRegex });
+  ctx.source ??= await openImageStack(s.input, { zRegex: s.zRegex, filter: s.filter });
   return ctx.source;
 }
 

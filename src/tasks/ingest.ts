@@ -43,6 +43,8 @@ export interface IngestOptions extends RunOptions, EncodingOptions, ShardingOpti
   maxScales?: number;
   skipEmptyRatio?: number;
   zRegex?: string;
+  /** Remote sources: a regex selecting the slice objects under the prefix. */
+  filter?: string;
 }
 
 export const DEFAULTS = {
@@ -61,7 +63,7 @@ export const runIngest = runJob;
 
 /** Open and validate the source, build the target info and the plan. Writes nothing. */
 export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
-  const source = await openImageStack(opts.source, { zRegex: opts.zRegex });
+  const source = await openImageStack(opts.source, { zRegex: opts.zRegex, filter: opts.filter });
   const type = opts.type ?? "image";
   if (type === "segmentation") {
     if (source.channels !== 1) {
@@ -120,7 +122,7 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
   });
   const job: IngestJob = {
     version: 1,
-    source: { kind: "image-stack", input: opts.source, zRegex: opts.zRegex },
+    source: { kind: "image-stack", input: opts.source, zRegex: opts.zRegex, filter: opts.filter },
     destination: opts.destination,
     info,
     offset,

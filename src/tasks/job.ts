@@ -23,7 +23,7 @@ export interface IngestJob {
 }
 
 export type SourceSpec =
-  | { kind: "image-stack"; input: string; zRegex?: string }
+  | { kind: "image-stack"; input: string; zRegex?: string; filter?: string }
   /** An existing precomputed dataset: `voxport convert` copies each scale, re-encoded. */
   | { kind: "precomputed"; input: string };
 

@@ -1,5 +1,4 @@
 import { VoxportError } from "../../errors.js";
-import { abortedError, throwIfAborted } from "../abort.js";
 import { checkKey } from "../keys.js";
 import type {
   ByteRange,
@@ -11,12 +10,14 @@ import type {
   StoredObject,
 } from "../kvstore.js";
 import { checkRange, rangeBounds } from "../range.js";
+import { RetryableError, type RetryPolicy, retryAfterMs, withRetries } from "../retry.js";
 
 /**
  * Read-only `http://` and `https://` stores over the global fetch, following neuroglancer's
  * kvstore/http/read.ts (precomputed-format.md 7.3-7.4):
  *  - 404 and 403 read as missing (S3 and GCS answer 403 for absent keys without list rights);
- *  - 429 and 5xx (but 501) and network errors are retried with exponential backoff and jitter;
+ *  - 429 and 5xx (but 501) and network errors are retried with exponential backoff and jitter
+ *    (the shared loop in ../retry.ts, also used by the s3, gs and swift drivers);
  *  - `Content-Encoding: gzip` is decoded by Node's fetch, so `get` returns plain bytes and
  *    reports no encoding;
  *  - a server that ignores `Range` and answers 200 is tolerated: we slice the body ourselves.
@@ -35,16 +36,6 @@ export interface HttpStoreOptions {
   headers?: Record<string, string>;
 }
 
-/** Thrown inside an attempt to ask for a retry. */
-class RetryableFailure extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
 export class HttpKvStore implements KvStore {
   readonly url: string;
   readonly capabilities: KvStoreCapabilities = {
@@ -54,10 +45,7 @@ export class HttpKvStore implements KvStore {
     suffixReads: true,
   };
   private readonly base: URL;
-  private readonly attempts: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
-  private readonly timeoutMs: number;
+  private readonly policy: RetryPolicy;
   private readonly headers: Record<string, string>;
 
   constructor(url: string, options: HttpStoreOptions = {}) {
@@ -76,10 +64,12 @@ export class HttpKvStore implements KvStore {
     base.pathname = base.pathname.replace(/\/+$/, "");
     this.base = base;
     this.url = base.href.replace(/\/+$/, "");
-    this.attempts = Math.max(1, options.attempts ?? 6);
-    this.baseDelayMs = options.baseDelayMs ?? 250;
-    this.maxDelayMs = options.maxDelayMs ?? 10_000;
-    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.policy = {
+      attempts: Math.max(1, options.attempts ?? 6),
+      baseDelayMs: options.baseDelayMs ?? 250,
+      maxDelayMs: options.maxDelayMs ?? 10_000,
+      timeoutMs: options.timeoutMs ?? 60_000,
+    };
     this.headers = { ...options.headers };
   }
 
@@ -220,11 +210,11 @@ export class HttpKvStore implements KvStore {
   }
 
   /**
-   * Runs one request with retries. `onResponse` sees 2xx responses and those listed in
-   * `alsoAccept`; it may throw RetryableFailure, and a body cut off mid-read is retried too.
-   * Returns undefined for 404/403.
+   * Runs one request with retries (the shared loop in retry.ts). `onResponse` sees 2xx responses
+   * and those listed in `alsoAccept`; it may throw RetryableError, and a body cut off mid-read
+   * is retried too. Returns undefined for 404/403.
    */
-  private async fetchWithRetries<T>(
+  private fetchWithRetries<T>(
     op: string,
     url: string,
     signal: AbortSignal | undefined,
@@ -232,15 +222,13 @@ export class HttpKvStore implements KvStore {
     alsoAccept: number[],
     onResponse: (response: Response) => Promise<T>,
   ): Promise<T | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      throwIfAborted(signal, `cannot ${op} ${url}`);
-      const timeout = new AttemptSignal(signal, this.timeoutMs);
-      let hinted = 0; // a server's Retry-After, in ms
-      try {
+    return withRetries(
+      `cannot ${op} ${url}`,
+      async (attemptSignal) => {
         const response = await fetch(url, {
           ...init,
           headers: { ...this.headers, ...(init.headers as Record<string, string>) },
-          signal: timeout.signal,
+          signal: attemptSignal,
         });
         if (response.status === 404 || response.status === 403) {
           await response.body?.cancel();
@@ -249,7 +237,7 @@ export class HttpKvStore implements KvStore {
         if (alsoAccept.includes(response.status)) return await onResponse(response);
         if (response.status === 429 || (response.status >= 500 && response.status !== 501)) {
           await response.body?.cancel();
-          throw new RetryableFailure(
+          throw new RetryableError(
             `HTTP ${response.status} ${response.statusText}`.trim(),
             retryAfterMs(response.headers.get("retry-after")),
           );
@@ -262,64 +250,9 @@ export class HttpKvStore implements KvStore {
           );
         }
         return await onResponse(response);
-      } catch (e) {
-        if (signal?.aborted) throw abortedError(signal, `cannot ${op} ${url}`);
-        if (e instanceof VoxportError) throw e;
-        // Anything else is a failed attempt: an HTTP status above, a timeout, or a network
-        // error (undici reports those as TypeError "fetch failed" with the cause attached).
-        const reason = timeout.timedOut
-          ? `timed out after ${this.timeoutMs} ms`
-          : e instanceof RetryableFailure
-            ? e.message
-            : `network error: ${describeNetworkError(e)}`;
-        if (attempt >= this.attempts) {
-          throw new VoxportError(
-            "STORAGE",
-            `cannot ${op} ${url}: ${reason} (gave up after ${attempt} attempts)`,
-            { cause: e },
-          );
-        }
-        hinted = e instanceof RetryableFailure ? (e.retryAfterMs ?? 0) : 0;
-      } finally {
-        timeout.dispose();
-      }
-      const delay = Math.min(this.maxDelayMs, Math.max(hinted, this.backoffMs(attempt)));
-      await sleep(delay, signal, `cannot ${op} ${url}`);
-    }
-  }
-
-  /** Exponential backoff with "equal jitter": half fixed, half random, so retries spread out. */
-  private backoffMs(attempt: number): number {
-    const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-    return ceiling / 2 + Math.random() * (ceiling / 2);
-  }
-}
-
-/** The caller's signal plus a per-attempt timeout (AbortSignal.any needs Node 20.3+). */
-class AttemptSignal {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private readonly onAbort = () => this.controller.abort(this.outer?.reason);
-  timedOut = false;
-
-  constructor(
-    private readonly outer: AbortSignal | undefined,
-    timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    outer?.addEventListener("abort", this.onAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.outer?.removeEventListener("abort", this.onAbort);
+      },
+      { signal, policy: this.policy },
+    );
   }
 }
 
@@ -356,37 +289,4 @@ function objectStat(response: Response, size: number): ObjectStat {
 
 async function readBody(response: Response): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
-}
-
-/** Retry-After is either seconds or an HTTP date. */
-function retryAfterMs(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-function describeNetworkError(e: unknown): string {
-  const cause = e instanceof Error ? e.cause : undefined;
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === "string" ? `${code} (${cause.message})` : cause.message;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal, what));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortedError(signal!, what));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
