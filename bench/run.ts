@@ -60,6 +60,8 @@ if (want("codecs")) {
 }
 
 if (want("storage")) {
-  console.log("\n## object-store upload: many small chunks vs one shard of the same bytes (moto S3)");
+  console.log(
+    "\n## object-store upload: many small chunks vs one shard of the same bytes (moto S3)",
+  );
   console.log(formatStorageBench(await benchStorageUpload()));
 }

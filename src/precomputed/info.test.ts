@@ -289,11 +289,15 @@ describe("parseInfo", () => {
       "exactly one",
     );
     rejects(
-      variant((j) => (j.scales[0].sharding.hash = "md5"), shardedExample),
+      variant((j) => {
+        j.scales[0].sharding.hash = "md5";
+      }, shardedExample),
       "scales[0].sharding.hash",
     );
     rejects(
-      variant((j) => (j.scales[0].sharding.shard_bits = 60), shardedExample),
+      variant((j) => {
+        j.scales[0].sharding.shard_bits = 60;
+      }, shardedExample),
       "scales[0].sharding.shard_bits",
     );
   });
