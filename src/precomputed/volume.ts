@@ -22,7 +22,7 @@
  *   shards rewritten by another process are seen by a freshly opened volume.
  */
 import { promisify } from "node:util";
-import { gunzip as gunzipCb, gzip as gzipCb } from "node:zlib";
+import { gunzip as gunzipCb } from "node:zlib";
 import { isVoxportError, VoxportError } from "../errors.js";
 import { type Block, makeBlock, type Shape4, type Vec3 } from "../ops/array.js";
 import { type Box, boxShape, boxToString } from "../ops/bbox.js";
@@ -38,6 +38,7 @@ import {
   chunkSize,
   voxelOffset,
 } from "./grid.js";
+import { gzipAsync } from "./gzip.js";
 import { parseInfo, serializeInfo } from "./info.js";
 import {
   chunkId,
@@ -48,11 +49,10 @@ import {
   shardMisalignment,
   shardOfCell,
 } from "./shard-grid.js";
-import { encodeShard, type ShardChunk } from "./sharding/encoder.js";
+import { encodeShard, encodeShardData, type ShardChunk } from "./sharding/encoder.js";
 import { ShardedReader } from "./sharding/sharded-store.js";
 import type { PrecomputedInfo, ScaleInfo } from "./types.js";
 
-const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
 
 /** Chunk requests in flight per call; enough to hide object-store latency, few enough for sockets. */
@@ -315,8 +315,8 @@ export class PrecomputedVolume {
       options.signal,
       async (cell, signal) => {
         const cb = chunkBox(scale, cell);
-        const chunk = cutChunk(block, box, cb);
-        if (ratio > 0 && nonzeroBelow(chunk, ratio)) {
+        const chunk = needsCut(codec, ratio) ? cutChunk(block, box, cb) : undefined;
+        if (chunk && ratio > 0 && nonzeroBelow(chunk, ratio)) {
           result.skipped++;
           if (options.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
           return;
@@ -324,8 +324,8 @@ export class PrecomputedVolume {
         const key = chunkKey(scale, cb);
         let bytes: Uint8Array;
         try {
-          bytes = await codec.encode(chunk, scale);
-          if (useGzip) bytes = await gzip(bytes, { level });
+          bytes = await encodeCell(codec, scale, block, box, cb, chunk);
+          if (useGzip) bytes = await gzipAsync(bytes, level);
         } catch (e) {
           throw codecError(e, `${scale.encoding} encode of ${this.store.url}/${key}`);
         }
@@ -401,8 +401,8 @@ export class PrecomputedVolume {
           let skipped = 0;
           await forEachLimit(cells, chunkConcurrency, signal, async (cell) => {
             const cb = chunkBox(scale, cell);
-            const chunk = cutChunk(block, box, cb);
-            if (ratio > 0 && nonzeroBelow(chunk, ratio)) {
+            const chunk = needsCut(codec, ratio) ? cutChunk(block, box, cb) : undefined;
+            if (chunk && ratio > 0 && nonzeroBelow(chunk, ratio)) {
               skipped++;
               if (options.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
               return;
@@ -410,7 +410,10 @@ export class PrecomputedVolume {
             const id = chunkId(scale, cell);
             let data: Uint8Array;
             try {
-              data = await codec.encode(chunk, scale);
+              data = await encodeCell(codec, scale, block, box, cb, chunk);
+              // The spec's data_encoding (gzip) here, per chunk and asynchronously: the chunks in
+              // flight compress on libuv's threads at once instead of one by one in encodeShard.
+              data = await encodeShardData(spec, data, level);
             } catch (e) {
               const what = `${this.store.url}/${key} chunk ${id} (${chunkName(cb)})`;
               throw codecError(e, `${scale.encoding} encode of ${what}`);
@@ -427,7 +430,7 @@ export class PrecomputedVolume {
           }
           let bytes: Uint8Array;
           try {
-            bytes = encodeShard(spec, chunks, { gzipLevel: level });
+            bytes = encodeShard(spec, chunks, { gzipLevel: level, dataEncoded: true });
           } catch (e) {
             if (!isVoxportError(e)) throw e;
             throw new VoxportError(e.code, `${this.store.url}/${key}: ${e.message}`, { cause: e });
@@ -610,6 +613,28 @@ function checkWriteOptions(options: { gzipLevel?: number; skipEmptyRatio?: numbe
     );
   }
   return { level, ratio };
+}
+
+/**
+ * Whether writing a chunk needs it cut out of the block: not for codecs that read it in place
+ * (`encodeRegion`, which saves a copy), unless skipEmptyRatio must look at it.
+ */
+function needsCut(codec: ChunkCodec, ratio: number): boolean {
+  return ratio > 0 || codec.encodeRegion === undefined;
+}
+
+/** Encode chunk box `cb` of `block` (covering `box`): from `chunk` when it was cut, else in place. */
+function encodeCell(
+  codec: ChunkCodec,
+  scale: ScaleInfo,
+  block: Block,
+  box: Box,
+  cb: Box,
+  chunk: Block | undefined,
+): Promise<Uint8Array> {
+  if (chunk) return codec.encode(chunk, scale);
+  if (codec.encodeRegion) return codec.encodeRegion(block, box, cb, scale);
+  return codec.encode(cutChunk(block, box, cb), scale);
 }
 
 /** The part of `block` (covering `box`) inside chunk box `cb`, without a copy when it is all of it. */

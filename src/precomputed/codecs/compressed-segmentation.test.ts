@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isVoxportError } from "../../errors.js";
 import type { Block, Shape4, Vec3 } from "../../ops/array.js";
+import { copyBox } from "../../ops/copy.js";
+import type { ScaleInfo } from "../types.js";
 import {
   decodeCompressedSegmentation,
   encodeCompressedSegmentation,
+  encodeCompressedSegmentationRegion,
 } from "./compressed-segmentation.js";
+import { compressedSegmentationCodec } from "./compressed-segmentation-codec.js";
 
 function u32Block(shape: Shape4, values: number[]): Block {
   return { dtype: "uint32", shape, data: Uint32Array.from(values) };
@@ -138,6 +142,86 @@ describe("compressed_segmentation round trips", () => {
     }
   });
 
+  it("a region read in place encodes as the same region cut out", () => {
+    const r = rng(777);
+    for (let trial = 0; trial < 120; trial++) {
+      const dtype = trial % 2 === 0 ? "uint32" : "uint64";
+      const shape: Shape4 = [
+        1 + Math.floor(r() * 30),
+        1 + Math.floor(r() * 30),
+        1 + Math.floor(r() * 12),
+        1 + Math.floor(r() * 2),
+      ];
+      const bs: Vec3 = [1 + Math.floor(r() * 8), 1 + Math.floor(r() * 8), 1 + Math.floor(r() * 8)];
+      const block = randomBlock(dtype, shape, [1, 3, 9, 17, 300][trial % 5], r);
+      const origin = [0, 1, 2].map((d) => Math.floor(r() * shape[d])) as Vec3;
+      const extent = [0, 1, 2].map((d) => 1 + Math.floor(r() * (shape[d] - origin[d]))) as Vec3;
+      const cut: Block = {
+        dtype,
+        shape: [...extent, shape[3]],
+        data:
+          dtype === "uint32"
+            ? new Uint32Array(extent[0] * extent[1] * extent[2] * shape[3])
+            : new BigUint64Array(extent[0] * extent[1] * extent[2] * shape[3]),
+      };
+      const whole = { min: [0, 0, 0] as Vec3, max: [shape[0], shape[1], shape[2]] as Vec3 };
+      const part = { min: origin, max: [0, 1, 2].map((d) => origin[d] + extent[d]) as Vec3 };
+      copyBox(block, whole, cut, part);
+      assert.deepEqual(
+        encodeCompressedSegmentationRegion(block, origin, extent, bs),
+        encodeCompressedSegmentation(cut, bs),
+        `trial ${trial}: [${shape}] at [${origin}] extent [${extent}] block [${bs}]`,
+      );
+    }
+    assert.throws(
+      () =>
+        encodeCompressedSegmentationRegion(
+          u32Block([2, 2, 2, 1], V1_INPUT),
+          [1, 0, 0],
+          [2, 2, 2],
+          [2, 2, 1],
+        ),
+      (e) => isVoxportError(e, "INVALID_ARGUMENT") && /outside block/.test(e.message),
+    );
+  });
+
+  it("the codec's encodeRegion (cut below 1 MiB, in place above) matches encode of the cut", async () => {
+    const r = rng(4242);
+    const scale = {
+      key: "s",
+      size: [1, 1, 1],
+      resolution: [1, 1, 1],
+      chunk_sizes: [[64, 64, 64]],
+      encoding: "compressed_segmentation",
+      compressed_segmentation_block_size: [8, 8, 8],
+    } as unknown as ScaleInfo;
+    for (const dtype of ["uint32", "uint64"] as const) {
+      const shape: Shape4 = [80, 70, 40, 1];
+      const block = randomBlock(dtype, shape, 40, r);
+      const box = { min: [100, 200, 300] as Vec3, max: [180, 270, 340] as Vec3 };
+      // 64×64×40: 640 KiB as uint32 (cut first), 1.25 MiB as uint64 (read in place); and an edge.
+      const chunks = [
+        { min: [100, 200, 300] as Vec3, max: [164, 264, 340] as Vec3 },
+        { min: [164, 264, 300] as Vec3, max: [180, 270, 340] as Vec3 },
+      ];
+      for (const chunk of chunks) {
+        const ext = [0, 1, 2].map((d) => chunk.max[d] - chunk.min[d]);
+        const n = ext[0] * ext[1] * ext[2];
+        const cut: Block = {
+          dtype,
+          shape: [ext[0], ext[1], ext[2], 1],
+          data: dtype === "uint32" ? new Uint32Array(n) : new BigUint64Array(n),
+        };
+        copyBox(block, box, cut, chunk);
+        assert.deepEqual(
+          await compressedSegmentationCodec.encodeRegion?.(block, box, chunk, scale),
+          await compressedSegmentationCodec.encode(cut, scale),
+          `${dtype} ${JSON.stringify(chunk)}`,
+        );
+      }
+    }
+  });
+
   it("32-bit indices (more than 65536 distinct values in a block)", () => {
     const shape: Shape4 = [64, 64, 20, 1];
     const data = new Uint32Array(64 * 64 * 20).map((_, i) => (i * 2654435761) >>> 0);
@@ -145,6 +229,31 @@ describe("compressed_segmentation round trips", () => {
     const enc = encodeCompressedSegmentation(block, [64, 64, 20]);
     assert.equal(new Uint32Array(enc.buffer)[1] >>> 24, 32);
     assert.deepEqual(decodeCompressedSegmentation(enc, shape, "uint32", [64, 64, 20]).data, data);
+  });
+
+  it("lookup tables ascend as unsigned 64-bit values (small and large tables)", () => {
+    // Values ordered by hi word, with lo words in the opposite order, and lo words >= 2^31.
+    for (const n of [2, 9, 16, 17, 40]) {
+      const values = Array.from(
+        { length: n },
+        (_, i) => (BigInt(n - i) << 32n) | BigInt((0x80000000 + 97 * i) >>> 0),
+      );
+      const data = Array.from({ length: 64 }, (_, k) => values[(k * 7) % n]);
+      const enc = encodeCompressedSegmentation(u64Block([4, 4, 4, 1], data), [4, 4, 4]);
+      const w = words(enc);
+      const table = 1 + (w[1] & 0xffffff);
+      const got = Array.from(
+        { length: n },
+        (_, i) => BigInt(w[table + 2 * i]) | (BigInt(w[table + 2 * i + 1]) << 32n),
+      );
+      assert.deepEqual(
+        got,
+        [...values].sort((a, b) => (a < b ? -1 : 1)),
+        `${n} values`,
+      );
+      const dec = decodeCompressedSegmentation(enc, [4, 4, 4, 1], "uint64", [4, 4, 4]);
+      assert.deepEqual([...(dec.data as BigUint64Array)], data);
+    }
   });
 
   it("decodes from an unaligned buffer", () => {

@@ -3,4 +3,7 @@
  * uint64 blocks. Re-exports only.
  */
 export { decodeCompressedSegmentation } from "./compressed-segmentation-decode.js";
-export { encodeCompressedSegmentation } from "./compressed-segmentation-encode.js";
+export {
+  encodeCompressedSegmentation,
+  encodeCompressedSegmentationRegion,
+} from "./compressed-segmentation-encode.js";

@@ -3,6 +3,7 @@
  * loaded on first use, so importing the registry stays cheap for processes that never touch jpeg.
  */
 import type { Block, DataType, Shape4 } from "../../ops/array.js";
+import type { Box } from "../../ops/bbox.js";
 import type { ScaleInfo } from "../types.js";
 import { requireDtypeChannels, requireIntIn } from "./codec-checks.js";
 import type { ChunkCodec, CodecDirection } from "./registry.js";
@@ -31,6 +32,11 @@ export const jpegCodec: ChunkCodec = {
   async encode(block: Block, scale: ScaleInfo): Promise<Uint8Array> {
     const { encodeJpeg } = await load();
     return encodeJpeg(block, scale.jpeg_quality ?? DEFAULT_JPEG_QUALITY);
+  },
+
+  async encodeRegion(block: Block, box: Box, chunk: Box, scale: ScaleInfo): Promise<Uint8Array> {
+    const { encodeJpegRegion } = await load();
+    return encodeJpegRegion(block, box, chunk, scale.jpeg_quality ?? DEFAULT_JPEG_QUALITY);
   },
 
   async decode(bytes: Uint8Array, shape: Shape4, _dtype: DataType): Promise<Block> {

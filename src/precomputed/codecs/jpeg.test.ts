@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import sharp from "sharp";
 import { isVoxportError } from "../../errors.js";
-import type { Block, Shape4 } from "../../ops/array.js";
-import { decodeJpeg, encodeJpeg, readJpegHeader } from "./jpeg.js";
+import { type Block, makeBlock, type Shape4 } from "../../ops/array.js";
+import type { Box } from "../../ops/bbox.js";
+import { copyBox } from "../../ops/copy.js";
+import { decodeJpeg, encodeJpeg, encodeJpegRegion, readJpegHeader } from "./jpeg.js";
 
 /** Smooth uint8 test block: each channel a different gentle gradient (JPEG-friendly). */
 function smooth(shape: Shape4): Block {
@@ -36,6 +38,76 @@ function sofComponents(bytes: Uint8Array): number {
 const codec = (re: RegExp) => (e: unknown) => isVoxportError(e, "CODEC") && re.test(e.message);
 
 describe("jpeg", () => {
+  it("greyscale chunks encoded through regrouped blocks are byte-identical to direct encodes", async () => {
+    const shapes: Shape4[] = [
+      [64, 64, 64, 1], // 64×4096 → 512×512
+      [64, 64, 7, 1], // 7 bands of 8 rows per z: odd band counts
+      [40, 24, 16, 1],
+      [8, 8, 64, 1],
+      [64, 64, 1, 1], // square already: direct
+      [30, 64, 64, 1], // width not a multiple of 8: direct
+      [64, 5, 3, 1], // height not a multiple of 8: direct
+    ];
+    for (const shape of shapes) {
+      const block = smooth(shape);
+      const data = block.data as Uint8Array;
+      for (let i = 0; i < data.length; i++) data[i] = (data[i] + ((i * 2654435761) >>> 27)) & 255;
+      for (const [quality, optimiseCoding] of [
+        [85, false],
+        [40, true],
+      ] as const) {
+        const direct = await sharp(data, {
+          raw: { width: shape[0], height: shape[1] * shape[2], channels: 1 },
+        })
+          .toColourspace("b-w")
+          .jpeg({ quality, optimiseCoding })
+          .toBuffer();
+        const ours = await encodeJpeg(block, quality, { optimiseCoding });
+        assert.deepEqual(Buffer.from(ours), direct, `[${shape}] q${quality} ${optimiseCoding}`);
+      }
+    }
+  });
+
+  it("encodeJpegRegion: the bytes of cutting the chunk out and encoding it", async () => {
+    for (const channels of [1, 3]) {
+      const box: Box = { min: [10, 20, 30], max: [10 + 100, 20 + 72, 30 + 40] };
+      const block = smooth([100, 72, 40, channels]);
+      const data = block.data as Uint8Array;
+      for (let i = 0; i < data.length; i++) data[i] = (data[i] + ((i * 2654435761) >>> 28)) & 255;
+      const chunks: Box[] = [
+        { min: [10, 20, 30], max: [74, 84, 62] }, // 64×64×32: regrouped from the block in place
+        { min: [74, 84, 62], max: [110, 92, 70] }, // clipped edge (36 wide): cut, direct
+        box, // the whole block
+      ];
+      for (const cb of chunks) {
+        const shape = [0, 1, 2].map((d) => cb.max[d] - cb.min[d]);
+        const cut = makeBlock("uint8", [...shape, channels] as Shape4);
+        copyBox(block, box, cut, cb);
+        assert.deepEqual(
+          await encodeJpegRegion(block, box, cb, 70),
+          await encodeJpeg(cut, 70),
+          `${channels} channel(s), chunk ${JSON.stringify(cb)}`,
+        );
+      }
+    }
+  });
+
+  it("optimiseCoding: default off (standard Huffman tables); on is smaller and decodes the same", async () => {
+    const block = smooth([64, 16, 8, 1]);
+    const data = block.data as Uint8Array;
+    for (let i = 0; i < data.length; i++) data[i] = (data[i] + ((i * 2654435761) >>> 28)) & 255;
+    const plain = await encodeJpeg(block, 85);
+    const optimised = await encodeJpeg(block, 85, { optimiseCoding: true });
+    assert.deepEqual(await encodeJpeg(block, 85, { optimiseCoding: false }), plain);
+    assert.ok(
+      optimised.byteLength < plain.byteLength,
+      `${optimised.byteLength} vs ${plain.byteLength}`,
+    );
+    const a = await decodeJpeg(plain, block.shape);
+    const b = await decodeJpeg(optimised, block.shape);
+    assert.deepEqual(a.data, b.data); // Huffman coding is lossless: same coefficients
+  });
+
   it("1 channel is a 1-component greyscale JPEG of width sx, height sy*sz", async () => {
     const block = smooth([32, 16, 4, 1]);
     const bytes = await encodeJpeg(block, 90);

@@ -8,6 +8,7 @@
 
 import { VoxportError } from "../../errors.js";
 import type { Block, DataType, Shape4 } from "../../ops/array.js";
+import type { Box } from "../../ops/bbox.js";
 import type { Encoding, ScaleInfo } from "../types.js";
 import { compressedSegmentationCodec } from "./compressed-segmentation-codec.js";
 import { jpegCodec } from "./jpeg-codec.js";
@@ -32,6 +33,12 @@ export interface ChunkCodec {
   validate?(scale: ScaleInfo, dtype: DataType, channels: number, direction: CodecDirection): void;
   /** Encode one chunk; `block.shape` is the chunk's clipped shape with channels. */
   encode(block: Block, scale: ScaleInfo): Promise<Uint8Array>;
+  /**
+   * Optional: encode the chunk at box `chunk` of `block` (which covers `box`), reading `block` in
+   * place. The same bytes as cutting the chunk out and calling `encode`, for codecs that would
+   * otherwise copy the chunk a second time anyway (jpeg regroups its rows).
+   */
+  encodeRegion?(block: Block, box: Box, chunk: Box, scale: ScaleInfo): Promise<Uint8Array>;
   /**
    * Decode one chunk (already gunzipped) of the expected clipped `shape`. Must throw
    * VoxportError("CODEC") stating expected versus actual when the bytes do not fit the shape.

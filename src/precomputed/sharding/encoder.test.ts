@@ -4,7 +4,7 @@ import { gunzipSync } from "node:zlib";
 import { isVoxportError } from "../../errors.js";
 import type { ShardingSpec } from "../types.js";
 import { splitShard } from "./decoder.js";
-import { encodeMinishardIndex, encodeShard } from "./encoder.js";
+import { encodeMinishardIndex, encodeShard, encodeShardData } from "./encoder.js";
 import { encodeCompressedMorton } from "./morton.js";
 import { shardAndMinishard, shardFileName } from "./spec.js";
 
@@ -126,6 +126,35 @@ describe("encodeShard", () => {
       const orig = chunks.find((x) => x.id === c.id)!;
       assert.deepEqual(c.data, orig.data);
     }
+  });
+
+  it("chunks pre-encoded with encodeShardData give the same shard (dataEncoded)", async () => {
+    const spec: ShardingSpec = {
+      ...EXAMPLE,
+      minishard_bits: 2,
+      shard_bits: 0,
+      minishard_index_encoding: "gzip",
+      data_encoding: "gzip",
+    };
+    const chunks = Array.from({ length: 40 }, (_, i) => ({
+      id: BigInt(i),
+      data: new Uint8Array(3000 + 17 * i).map((_, k) => (k * (i + 1)) % 251),
+    }));
+    for (const gzipLevel of [1, 6, 9]) {
+      const pre = await Promise.all(
+        chunks.map(async (c) => ({
+          id: c.id,
+          data: await encodeShardData(spec, c.data, gzipLevel),
+        })),
+      );
+      assert.deepEqual(
+        encodeShard(spec, pre, { gzipLevel, dataEncoded: true }),
+        encodeShard(spec, chunks, { gzipLevel }),
+      );
+    }
+    // raw data_encoding: encodeShardData leaves the bytes alone.
+    const raw = { ...spec, data_encoding: "raw" as const };
+    assert.equal(await encodeShardData(raw, chunks[0].data), chunks[0].data);
   });
 
   it("empty input gives an all-zero shard index", () => {

@@ -3,8 +3,8 @@
  * `[shard index][chunk data, minishard by minishard, ids ascending][minishard indexes]`.
  * Pure: bytes in, bytes out. Writing the file is the caller's (or the sharded store's) job.
  */
-import { gzipSync } from "node:zlib";
 import { VoxportError } from "../../errors.js";
+import { gzipAsync, gzipBytes } from "../gzip.js";
 import type { ShardingSpec } from "../types.js";
 import { shardAndMinishard, shardIndexSize } from "./spec.js";
 
@@ -18,6 +18,11 @@ export interface ShardChunk {
 export interface EncodeShardOptions {
   /** zlib level for `gzip` minishard indexes and data, 0–9; default 6. */
   gzipLevel?: number;
+  /**
+   * The chunks' `data` already carries the spec's `data_encoding` (see `encodeShardData`, which
+   * callers run on many chunks at once): lay it out as is. Default false: encode it here.
+   */
+  dataEncoded?: boolean;
 }
 
 /** Minishard bits beyond this would need a shard index of more than 256 MiB. */
@@ -29,9 +34,18 @@ interface Entry {
   stored: Uint8Array;
 }
 
-function gzip(data: Uint8Array, level: number): Uint8Array {
-  const out = gzipSync(data, { level });
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+/**
+ * One chunk's bytes as stored in a shard of `spec`: gzip'd for `data_encoding: "gzip"`, else
+ * as is. Asynchronous, on libuv's thread pool, so a caller compressing the chunks of a shard
+ * concurrently uses every core; pass the results to `encodeShard` with `dataEncoded: true`.
+ * Same bytes as `encodeShard` would store (zlib is deterministic for a level; see ../gzip.ts).
+ */
+export async function encodeShardData(
+  spec: ShardingSpec,
+  data: Uint8Array,
+  gzipLevel = 6,
+): Promise<Uint8Array> {
+  return spec.data_encoding === "gzip" ? gzipAsync(data, gzipLevel) : data;
 }
 
 /**
@@ -79,7 +93,7 @@ export function encodeShard(
     );
   }
   const level = options.gzipLevel ?? 6;
-  const gzipData = spec.data_encoding === "gzip";
+  const gzipData = spec.data_encoding === "gzip" && !options.dataEncoded;
   const indexSize = shardIndexSize(spec);
 
   let shard: bigint | undefined;
@@ -100,7 +114,7 @@ export function encodeShard(
         `encodeShard: chunk ${id} belongs to shard ${loc.shard}, chunk ${firstId} to shard ${shard}`,
       );
     }
-    return { id, minishard: loc.minishard, stored: gzipData ? gzip(data, level) : data };
+    return { id, minishard: loc.minishard, stored: gzipData ? gzipBytes(data, level) : data };
   });
   entries.sort((a, b) =>
     a.minishard !== b.minishard
@@ -137,7 +151,7 @@ export function encodeShard(
       starts.slice(i, j),
       group.map((e) => e.stored.byteLength),
     );
-    if (spec.minishard_index_encoding === "gzip") bytes = gzip(bytes, level);
+    if (spec.minishard_index_encoding === "gzip") bytes = gzipBytes(bytes, level);
     indexes.push({ minishard: entries[i].minishard, bytes });
     i = j;
   }
