@@ -6,7 +6,8 @@ import sharp from "sharp";
 const { files, level } = workerData as { files: string[]; level: number };
 let bytes = 0;
 for (const f of files) {
-  const { data } = await sharp(f).raw().toBuffer({ resolveWithObject: true });
+  // b-w: without it sharp hands greyscale back as 3-channel sRGB (3× the bytes).
+  const { data } = await sharp(f).toColourspace("b-w").raw().toBuffer({ resolveWithObject: true });
   bytes += gzipSync(data, { level }).length;
 }
 parentPort!.postMessage(bytes);
