@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
+import { VoxportError } from "../errors.js";
 import type { Vec3 } from "../ops/array.js";
 import { DEFAULTS, type IngestOptions, prepareIngest } from "../tasks/ingest.js";
 import {
@@ -11,6 +12,7 @@ import {
   storageOptions,
 } from "./options.js";
 import { parseIntIn, parseRatio, parseVec3 } from "./parse.js";
+import { enqueuePrepared } from "./queue.js";
 import { runPreparedJob } from "./run-job.js";
 
 interface IngestFlags extends StorageFlags, RunFlags {
@@ -22,6 +24,9 @@ interface IngestFlags extends StorageFlags, RunFlags {
   maxScales?: number;
   skipEmpty?: number;
   zRegex?: string;
+  filter?: string;
+  queue?: string;
+  test?: boolean;
 }
 
 export function registerIngest(program: Command): void {
@@ -78,12 +83,24 @@ export function registerIngest(program: Command): void {
     .option(
       "--z-regex <regex>",
       "take z from this regex's capture group (or named group z) in each file name",
-    );
+    )
+    .option(
+      "--filter <regex>",
+      "remote SOURCE (s3://, gs://, swift://, https://): the object names under the prefix that are slices",
+    )
+    .option(
+      "--queue <url>",
+      "put the tasks on a queue (fq://PATH, redis://HOST:PORT/NAME, sqs://…) instead of running them; start workers with `voxport work URL`",
+    )
+    .option("--test", "with --queue: enqueue only the 8 stage-0 tasks nearest the volume centre");
   addStorageOptions(
     cmd,
     "chunk encoding (default raw; compressed_segmentation for uint32/uint64 segmentation)",
   );
   addRunOptions(cmd).action(async (source: string, destination: string, flags: IngestFlags) => {
+    if (flags.test && !flags.queue) {
+      throw new VoxportError("INVALID_ARGUMENT", "--test needs --queue");
+    }
     let factors: IngestOptions["factors"] = "auto";
     if (flags.factors !== "auto")
       factors = parseVec3("--factors", { integer: true, positive: true })(flags.factors);
@@ -100,7 +117,12 @@ export function registerIngest(program: Command): void {
       maxScales: flags.maxScales,
       skipEmptyRatio: flags.skipEmpty,
       zRegex: flags.zRegex,
+      filter: flags.filter,
     });
+    if (flags.queue) {
+      await enqueuePrepared(prepared, { ...flags, queue: flags.queue, destination });
+      return;
+    }
     await runPreparedJob(prepared, {
       verb: "ingest",
       destination,

@@ -7,7 +7,10 @@ import { registerFetch } from "./fetch.js";
 import { registerInfo } from "./info.js";
 import { registerIngest } from "./ingest.js";
 import { logger } from "./log.js";
+import { registerEnqueue, registerQueue } from "./queue.js";
+import { registerStatus } from "./status.js";
 import { registerView } from "./view.js";
+import { registerWork } from "./work.js";
 
 const program = new Command();
 program
@@ -31,6 +34,12 @@ registerFetch(program);
 registerInfo(program);
 registerView(program);
 registerCutout(program);
+registerEnqueue(program);
+registerWork(program);
+registerStatus(program);
+registerQueue(program);
+// The command list shows one line each; `voxport help CMD` shows the whole description.
+for (const c of program.commands) c.summary(c.description().split("\n")[0]);
 
 function exitCodeFor(e: unknown): number {
   if (isVoxportError(e)) {

@@ -258,7 +258,9 @@ export async function publishDataset(
     contentType: "application/json",
     cacheControl: "no-cache",
   });
-  for await (const key of store.list(".voxport/")) await store.delete(key);
+  // job.json last: a publish interrupted half-way (a killed queue worker) is redone from it.
+  for await (const key of store.list(".voxport/")) if (key !== JOB_KEY) await store.delete(key);
+  await store.delete(JOB_KEY);
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; the first failure stops new starts

@@ -60,17 +60,20 @@ export class ThreadPool {
   private spawn(): Slot {
     const worker = startThread(THREAD_ENTRY);
     const slot: Slot = { worker, busy: false };
-    worker.on("message", (m: { ok?: boolean; event?: unknown; value?: unknown; error?: SerializedError }) => {
-      const p = slot.pending;
-      if (m.event !== undefined) {
-        p?.onEvent?.(m.event);
-        return;
-      }
-      slot.pending = undefined;
-      if (!p) return;
-      if (m.ok) p.resolve(m.value);
-      else p.reject(deserializeError(m.error ?? { message: "unknown worker error" }));
-    });
+    worker.on(
+      "message",
+      (m: { ok?: boolean; event?: unknown; value?: unknown; error?: SerializedError }) => {
+        const p = slot.pending;
+        if (m.event !== undefined) {
+          p?.onEvent?.(m.event);
+          return;
+        }
+        slot.pending = undefined;
+        if (!p) return;
+        if (m.ok) p.resolve(m.value);
+        else p.reject(deserializeError(m.error ?? { message: "unknown worker error" }));
+      },
+    );
     const fail = (err: Error) => {
       const p = slot.pending;
       slot.pending = undefined;
