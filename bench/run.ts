@@ -1,6 +1,7 @@
 import { benchVoxportWrite, inputFor } from "./codecs.js";
 import { benchIngest } from "./ingest.js";
 import { benchPeers, PEER_TASKS, peerBenchInputs } from "./peers.js";
+import { benchQueue, formatQueueBench } from "./queue.js";
 import { benchStorageUpload, formatStorageBench } from "./storage.js";
 
 /**
@@ -64,4 +65,9 @@ if (want("storage")) {
     "\n## object-store upload: many small chunks vs one shard of the same bytes (moto S3)",
   );
   console.log(formatStorageBench(await benchStorageUpload()));
+}
+
+if (want("queue")) {
+  console.log("\n## queues: enqueue throughput and per-task lease + renew + complete overhead");
+  for (const line of formatQueueBench(await benchQueue())) console.log(line);
 }
