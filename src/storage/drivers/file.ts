@@ -118,18 +118,35 @@ export class FileKvStore implements KvStore {
     const stale = gzip ? plain : plain + GZ;
     throwIfAborted(options.signal, `cannot write ${target}`);
     const dir = path.dirname(target);
-    try {
-      await fs.mkdir(dir, { recursive: true });
-    } catch (e) {
-      throw storageError("write", target, e, options.signal);
+    // A concurrent delete may prune the (then empty) folder between our mkdir and our write;
+    // the folder is simply made again, a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.writeAtomically(dir, target, data, options.signal);
+        break;
+      } catch (e) {
+        if (attempt < 4 && isMissing(e) && !options.signal?.aborted) continue;
+        throw storageError("write", target, e, options.signal);
+      }
     }
-    // Write beside the target, then rename: rename within one directory is atomic, so readers
-    // see the old file or the new one, never a partial one.
+    // Only after the new object is in place, so a reader never finds neither variant.
+    await this.removeFile(stale, "write", options.signal);
+  }
+
+  /** Write beside the target, then rename: rename within one directory is atomic, so readers
+   * see the old file or the new one, never a partial one. */
+  private async writeAtomically(
+    dir: string,
+    target: string,
+    data: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await fs.mkdir(dir, { recursive: true });
     const temp = path.join(dir, tempName(path.basename(target)));
     try {
       const handle = await fs.open(temp, "wx");
       try {
-        await handle.writeFile(data, { signal: options.signal });
+        await handle.writeFile(data, { signal });
         if (this.fsync) await handle.sync();
       } finally {
         await handle.close();
@@ -137,10 +154,8 @@ export class FileKvStore implements KvStore {
       await fs.rename(temp, target);
     } catch (e) {
       await fs.rm(temp, { force: true }).catch(() => {});
-      throw storageError("write", target, e, options.signal);
+      throw e;
     }
-    // Only after the new object is in place, so a reader never finds neither variant.
-    await this.removeFile(stale, "write", options.signal);
   }
 
   async stat(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectStat | undefined> {
