@@ -1,11 +1,4 @@
-import { VoxportError } from "../errors.js";
-
-/** Throw VoxportError("ABORTED") if `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) {
-    throw new VoxportError("ABORTED", `${what}: aborted`, { cause: signal.reason });
-  }
-}
+import { throwIfAborted } from "../storage/abort.js";
 
 /**
  * Run `fn` over `items` with at most `limit` calls in flight; results keep the input order.

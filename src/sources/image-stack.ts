@@ -16,7 +16,8 @@
 import { VoxportError } from "../errors.js";
 import { type Block, type DataType, makeBlock, type Vec3 } from "../ops/array.js";
 import { type Box, boxToString } from "../ops/bbox.js";
-import { mapLimit, throwIfAborted } from "./concurrency.js";
+import { throwIfAborted } from "../storage/abort.js";
+import { mapLimit } from "./concurrency.js";
 import {
   decodeSliceRegion,
   probeSlice,

@@ -25,11 +25,12 @@
  * (default 64 MiB).
  */
 import { VoxportError } from "../errors.js";
+import { throwIfAborted } from "../storage/abort.js";
 import { readBytes } from "../storage/io.js";
 import type { KvStore } from "../storage/kvstore.js";
 import { openStore } from "../storage/registry.js";
 import { isRetryableStatus, RetryableError, retryAfterMs, withRetries } from "../storage/retry.js";
-import { mapLimit, throwIfAborted } from "./concurrency.js";
+import { mapLimit } from "./concurrency.js";
 import { probeSlice, type SliceBytes } from "./decode.js";
 import {
   type ImageStackOptions,

@@ -36,3 +36,16 @@ export function describeRange(range: ByteRange): string {
     ? `last ${range.suffixLength} bytes`
     : `bytes ${range.offset}..${range.offset + range.length}`;
 }
+
+/** Zero bytes asked for: no request can express it (`bytes=a-(a-1)` is invalid), so drivers
+ * answer it from `stat` instead. */
+export function isEmptyRange(range: ByteRange): boolean {
+  return "suffixLength" in range ? range.suffixLength === 0 : range.length === 0;
+}
+
+/** The HTTP `Range` header for a non-empty range (S3, GCS's XML API and Swift take it too). */
+export function rangeHeader(range: ByteRange): string {
+  return "suffixLength" in range
+    ? `bytes=-${range.suffixLength}`
+    : `bytes=${range.offset}-${range.offset + range.length - 1}`;
+}

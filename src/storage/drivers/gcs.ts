@@ -12,7 +12,7 @@ import type {
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
-import { checkRange, rangeBounds } from "../range.js";
+import { checkRange, isEmptyRange, rangeBounds } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -103,10 +103,7 @@ export class GcsKvStore implements KvStore {
     let end: number | undefined;
     if (range !== undefined) {
       checkRange(range, `${this.url}/${key}`);
-      if (
-        ("length" in range && range.length === 0) ||
-        ("suffixLength" in range && range.suffixLength === 0)
-      ) {
+      if (isEmptyRange(range)) {
         const stat = await this.stat(key, { signal });
         return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
       }

@@ -1,7 +1,6 @@
 import { VoxportError } from "../../errors.js";
 import { checkKey } from "../keys.js";
 import type {
-  ByteRange,
   GetOptions,
   KvStore,
   KvStoreCapabilities,
@@ -9,7 +8,7 @@ import type {
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
-import { checkRange, rangeBounds } from "../range.js";
+import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import { RetryableError, type RetryPolicy, retryAfterMs, withRetries } from "../retry.js";
 
 /**
@@ -84,10 +83,7 @@ export class HttpKvStore implements KvStore {
     }
     checkRange(range, url);
     // HTTP cannot express an empty range (`bytes=5-4`, `bytes=-0` are unsatisfiable).
-    if (
-      ("length" in range && range.length === 0) ||
-      ("suffixLength" in range && range.suffixLength === 0)
-    ) {
+    if (isEmptyRange(range)) {
       const stat = await this.stat(key, { signal });
       if (stat === undefined) return undefined;
       return { data: new Uint8Array(0), totalSize: stat.size };
@@ -254,12 +250,6 @@ export class HttpKvStore implements KvStore {
       { signal, policy: this.policy },
     );
   }
-}
-
-function rangeHeader(range: ByteRange): string {
-  return "suffixLength" in range
-    ? `bytes=-${range.suffixLength}`
-    : `bytes=${range.offset}-${range.offset + range.length - 1}`;
 }
 
 /** `bytes a-b/total`, `bytes a-b/*` or `bytes * /total` (416). */

@@ -15,7 +15,6 @@ import { type BucketUrl, flag, parseBucketUrl } from "../cloud-url.js";
 import { checkAwsSharedCredentials, redact } from "../credentials.js";
 import { checkKey, checkPrefix } from "../keys.js";
 import type {
-  ByteRange,
   GetOptions,
   KvStore,
   KvStoreCapabilities,
@@ -23,7 +22,7 @@ import type {
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
-import { checkRange, rangeBounds } from "../range.js";
+import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -179,10 +178,7 @@ export class S3KvStore implements KvStore {
     throwIfAborted(signal, what);
     if (range !== undefined) {
       checkRange(range, `${this.url}/${key}`);
-      if (
-        ("length" in range && range.length === 0) ||
-        ("suffixLength" in range && range.suffixLength === 0)
-      ) {
+      if (isEmptyRange(range)) {
         const stat = await this.stat(key, { signal });
         return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
       }
@@ -411,12 +407,6 @@ function errorName(e: unknown): string | undefined {
 function status(e: unknown): number | undefined {
   const meta = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata;
   return meta?.httpStatusCode;
-}
-
-function rangeHeader(range: ByteRange): string {
-  return "suffixLength" in range
-    ? `bytes=-${range.suffixLength}`
-    : `bytes=${range.offset}-${range.offset + range.length - 1}`;
 }
 
 function parseTotal(contentRange: string | undefined): number | undefined {

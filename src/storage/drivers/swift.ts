@@ -5,7 +5,6 @@ import { parseBucketUrl } from "../cloud-url.js";
 import { header, type RawResponse, rawRequest } from "../http-request.js";
 import { checkKey, checkPrefix } from "../keys.js";
 import type {
-  ByteRange,
   GetOptions,
   KvStore,
   KvStoreCapabilities,
@@ -13,7 +12,7 @@ import type {
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
-import { checkRange, rangeBounds } from "../range.js";
+import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -93,10 +92,7 @@ export class SwiftKvStore implements KvStore {
     throwIfAborted(signal, what);
     if (range !== undefined) {
       checkRange(range, `${this.url}/${key}`);
-      if (
-        ("length" in range && range.length === 0) ||
-        ("suffixLength" in range && range.suffixLength === 0)
-      ) {
+      if (isEmptyRange(range)) {
         const stat = await this.stat(key, { signal });
         return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
       }
@@ -348,12 +344,6 @@ export class SwiftKvStore implements KvStore {
       { signal: init.signal, policy: this.policy, limiter: this.limiter },
     );
   }
-}
-
-function rangeHeader(range: ByteRange): string {
-  return "suffixLength" in range
-    ? `bytes=-${range.suffixLength}`
-    : `bytes=${range.offset}-${range.offset + range.length - 1}`;
 }
 
 function parseContentRange(
