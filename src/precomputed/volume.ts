@@ -315,19 +315,15 @@ export class PrecomputedVolume {
       options.signal,
       async (cell, signal) => {
         const cb = chunkBox(scale, cell);
-        const chunk = needsCut(codec, ratio) ? cutChunk(block, box, cb) : undefined;
-        if (chunk && ratio > 0 && nonzeroBelow(chunk, ratio)) {
-          result.skipped++;
-          if (options.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
-          return;
-        }
         const key = chunkKey(scale, cb);
-        let bytes: Uint8Array;
-        try {
-          bytes = await encodeCell(codec, scale, block, box, cb, chunk);
-          if (useGzip) bytes = await gzipAsync(bytes, level);
-        } catch (e) {
-          throw codecError(e, `${scale.encoding} encode of ${this.store.url}/${key}`);
+        const bytes = await this.encodeChunk(
+          { scale, codec, block, box, cb, ratio, zeroSkipped: options.zeroSkipped },
+          (b) => (useGzip ? gzipAsync(b, level) : b),
+          `${this.store.url}/${key}`,
+        );
+        if (bytes === undefined) {
+          result.skipped++;
+          return;
         }
         signal.throwIfAborted();
         await this.store.put(key, bytes, {
@@ -401,22 +397,17 @@ export class PrecomputedVolume {
           let skipped = 0;
           await forEachLimit(cells, chunkConcurrency, signal, async (cell) => {
             const cb = chunkBox(scale, cell);
-            const chunk = needsCut(codec, ratio) ? cutChunk(block, box, cb) : undefined;
-            if (chunk && ratio > 0 && nonzeroBelow(chunk, ratio)) {
-              skipped++;
-              if (options.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
-              return;
-            }
             const id = chunkId(scale, cell);
-            let data: Uint8Array;
-            try {
-              data = await encodeCell(codec, scale, block, box, cb, chunk);
+            const data = await this.encodeChunk(
+              { scale, codec, block, box, cb, ratio, zeroSkipped: options.zeroSkipped },
               // The spec's data_encoding (gzip) here, per chunk and asynchronously: the chunks in
               // flight compress on libuv's threads at once instead of one by one in encodeShard.
-              data = await encodeShardData(spec, data, level);
-            } catch (e) {
-              const what = `${this.store.url}/${key} chunk ${id} (${chunkName(cb)})`;
-              throw codecError(e, `${scale.encoding} encode of ${what}`);
+              (b) => encodeShardData(spec, b, level),
+              `${this.store.url}/${key} chunk ${id} (${chunkName(cb)})`,
+            );
+            if (data === undefined) {
+              skipped++;
+              return;
             }
             chunks.push({ id, data });
           });
@@ -533,6 +524,37 @@ export class PrecomputedVolume {
       return await codec.decode(bytes, shape, this.info.data_type, scale);
     } catch (e) {
       throw codecError(e, `${scale.encoding} decode of ${this.store.url}/${key}`);
+    }
+  }
+
+  /**
+   * Chunk `cb` of `block` (which covers `box`) encoded with the scale's codec, then `finish`ed
+   * (transfer gzip, or the shard's data_encoding). `undefined` when skip-empty leaves the chunk
+   * out; with `zeroSkipped` it is then zeroed in `block` too, so lower scales match the store.
+   */
+  private async encodeChunk(
+    c: {
+      scale: ScaleInfo;
+      codec: ChunkCodec;
+      block: Block;
+      box: Box;
+      cb: Box;
+      ratio: number;
+      zeroSkipped?: boolean;
+    },
+    finish: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>,
+    where: string,
+  ): Promise<Uint8Array | undefined> {
+    const { scale, codec, block, box, cb, ratio } = c;
+    const chunk = needsCut(codec, ratio) ? cutChunk(block, box, cb) : undefined;
+    if (chunk && ratio > 0 && nonzeroBelow(chunk, ratio)) {
+      if (c.zeroSkipped) copyBox(makeBlock(block.dtype, chunk.shape), cb, block, box);
+      return undefined;
+    }
+    try {
+      return await finish(await encodeCell(codec, scale, block, box, cb, chunk));
+    } catch (e) {
+      throw codecError(e, `${scale.encoding} encode of ${where}`);
     }
   }
 
