@@ -6,7 +6,9 @@ export { downsample } from "./ops/downsample.js";
 export { encodeNpy } from "./ops/npy.js";
 export * from "./precomputed/index.js";
 export { ImageStackSource, openImageStack } from "./sources/image-stack.js";
+export { openSource } from "./sources/open.js";
 export type { VolumeSource } from "./sources/source.js";
+export type { SourceSpec } from "./sources/spec.js";
 export * from "./storage/index.js";
 export {
   DEFAULTS as INGEST_DEFAULTS,

@@ -2,7 +2,7 @@ import type { Block, Vec3 } from "../ops/array.js";
 import { type Box, boxShape, boxToString, intersect } from "../ops/bbox.js";
 import { downsample } from "../ops/downsample.js";
 import { PrecomputedVolume } from "../precomputed/volume.js";
-import { openImageStack } from "../sources/image-stack.js";
+import { openSource } from "../sources/open.js";
 import type { VolumeSource } from "../sources/source.js";
 import type { KvStore } from "../storage/kvstore.js";
 import { openStore } from "../storage/registry.js";
@@ -42,9 +42,7 @@ export async function openTaskContext(job: IngestJob): Promise<TaskContext> {
 }
 
 async function sourceOf(ctx: TaskContext): Promise<VolumeSource> {
-  const s = ctx.job.source;
-  if (s.kind !== "image-stack") throw new Error(`job source ${s.kind} is not an image stack`);
-  ctx.source ??= await openImageStack(s.input, { zRegex: s.zRegex, filter: s.filter });
+  ctx.source ??= await openSource(ctx.job.source);
   return ctx.source;
 }
 

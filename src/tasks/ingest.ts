@@ -4,7 +4,8 @@ import { bytesPerVoxel } from "../ops/array.js";
 import { parseInfo } from "../precomputed/info.js";
 import { buildScales } from "../precomputed/pyramid.js";
 import type { Encoding, PrecomputedInfo } from "../precomputed/types.js";
-import { openImageStack } from "../sources/image-stack.js";
+import { openSource } from "../sources/open.js";
+import type { SourceSpec } from "../sources/spec.js";
 import type { IngestJob } from "./job.js";
 import { applySharding, checkEncoding, type ShardingOptions } from "./layout.js";
 import { countStageTasks, planStages } from "./plan.js";
@@ -61,9 +62,15 @@ export type IngestHooks = JobHooks;
 export type { ProgressEvent } from "./run.js";
 export const runIngest = runJob;
 
+/** Which kind of input the ingest options name. One place, so new kinds add one case. */
+export function sourceSpecOf(opts: IngestOptions): SourceSpec {
+  return { kind: "image-stack", input: opts.source, zRegex: opts.zRegex, filter: opts.filter };
+}
+
 /** Open and validate the source, build the target info and the plan. Writes nothing. */
 export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
-  const source = await openImageStack(opts.source, { zRegex: opts.zRegex, filter: opts.filter });
+  const sourceSpec = sourceSpecOf(opts);
+  const source = await openSource(sourceSpec);
   const type = opts.type ?? "image";
   if (type === "segmentation") {
     if (source.channels !== 1) {
@@ -122,7 +129,7 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
   });
   const job: IngestJob = {
     version: 1,
-    source: { kind: "image-stack", input: opts.source, zRegex: opts.zRegex, filter: opts.filter },
+    source: sourceSpec,
     destination: opts.destination,
     info,
     offset,

@@ -1,6 +1,7 @@
 import type { Vec3 } from "../ops/array.js";
 import type { Box } from "../ops/bbox.js";
 import type { PrecomputedInfo } from "../precomputed/types.js";
+import type { SourceSpec } from "../sources/spec.js";
 
 /**
  * Everything a worker needs to run any task of one ingest, as plain JSON: it is written to the
@@ -22,10 +23,7 @@ export interface IngestJob {
   stages: StageSpec[];
 }
 
-export type SourceSpec =
-  | { kind: "image-stack"; input: string; zRegex?: string; filter?: string }
-  /** An existing precomputed dataset: `voxport convert` copies each scale, re-encoded. */
-  | { kind: "precomputed"; input: string };
+export type { SourceSpec } from "../sources/spec.js";
 
 /**
  * A stage produces scales `first..last` (inclusive). Its tasks are boxes of whole chunks of
