@@ -70,7 +70,7 @@ describe("resample", () => {
         const sx = inv[0] * (i + 0.5) + inv[2] * (j + 0.5) + inv[4];
         const sy = inv[1] * (i + 0.5) + inv[3] * (j + 0.5) + inv[5];
         if (sx < 1 || sy < 1 || sx > 63 || sy > 63) continue;
-        assert.ok(Math.abs(out.data[j * 100 + i] - ramp(sx, sy)) < 1e-3, `output (${i}, ${j})`);
+        assert.ok(Math.abs((out.data[j * 100 + i] as number) - ramp(sx, sy)) < 1e-3, `output (${i}, ${j})`);
         checked++;
       }
     }
@@ -91,7 +91,7 @@ describe("resample", () => {
       const part = plane(
         fp.x1 - fp.x0,
         fp.y1 - fp.y0,
-        (x, y) => full.data[(y + fp.y0) * 50 + x + fp.x0],
+        (x, y) => full.data[(y + fp.y0) * 50 + x + fp.x0] as number,
       );
       part.x0 = fp.x0;
       part.y0 = fp.y0;
