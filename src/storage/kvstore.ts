@@ -67,6 +67,24 @@ export interface KvStore {
    * or writes still in progress. Returns how many leftovers were removed. Optional.
    */
   sweep?(prefix: string, options?: { signal?: AbortSignal }): Promise<number>;
+  /**
+   * Let browsers read the store's objects, as Neuroglancer does: anonymous read and/or CORS
+   * (see PublicAccess). Merges with what the bucket/container already allows and is idempotent.
+   * Only object stores implement it (s3, gs, swift); a local folder has no access policy.
+   */
+  setPublicAccess?(access: PublicAccess, options?: { signal?: AbortSignal }): Promise<void>;
   /** Release connections / handles. Optional. */
   close?(): Promise<void>;
+}
+
+/** What `--public` / `--cors` ask of an object store (see public-access.ts for the defaults). */
+export interface PublicAccess {
+  /**
+   * Anyone may read (GET/HEAD) the objects under the store's root without credentials. S3 scopes
+   * the grant to the prefix; GCS (IAM) and Swift (container ACL) grant it for the whole
+   * bucket/container.
+   */
+  publicRead: boolean;
+  /** Browser origins allowed to read cross-origin (`*` = any); empty leaves CORS as it is. */
+  corsOrigins: string[];
 }

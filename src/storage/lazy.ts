@@ -3,6 +3,7 @@ import type {
   KvStore,
   KvStoreCapabilities,
   ObjectStat,
+  PublicAccess,
   PutOptions,
   StoredObject,
 } from "./kvstore.js";
@@ -49,6 +50,15 @@ export class LazyKvStore implements KvStore {
 
   async *list(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<string> {
     yield* (await this.store()).list(prefix, options);
+  }
+
+  /** Only s3 and gs are lazy, and both drivers implement it. */
+  async setPublicAccess(access: PublicAccess, options?: { signal?: AbortSignal }): Promise<void> {
+    const store = await this.store();
+    if (store.setPublicAccess === undefined) {
+      throw new Error(`${this.url}: the driver has no setPublicAccess`);
+    }
+    return store.setPublicAccess(access, options);
   }
 
   async close(): Promise<void> {

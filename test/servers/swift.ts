@@ -9,7 +9,8 @@ import { commandExists, freePort, ManagedProcess, waitFor } from "./common.js";
  * A real OpenStack Swift (Debian's 2.30 packages, installed by test/setup/provision-swift.mjs)
  * as a single-node all-in-one under one temporary folder, following test-servers.md: account,
  * container and object servers with one-replica rings, a proxy with tempauth
- * (`test:tester` / `testing`, an admin of AUTH_test), and memcached for the tokens. Every port
+ * (`test:tester` / `testing`, an admin of AUTH_test) and the slo middleware (static large
+ * objects), and memcached for the tokens. Every port
  * is a free loopback port; `stop()` ends all five processes and removes the folder.
  */
 
@@ -56,7 +57,8 @@ export interface SwiftKeystone {
 }
 
 export async function startSwift(
-  opts: { proxyPort?: number; keystone?: SwiftKeystone } = {},
+  /** slo: false leaves the static-large-object middleware out (a cluster without it). */
+  opts: { proxyPort?: number; keystone?: SwiftKeystone; slo?: boolean } = {},
 ): Promise<SwiftServer> {
   const dir = await mkdtemp(join(tmpdir(), "voxport-swift-"));
   const conf = join(dir, "conf");
@@ -112,7 +114,7 @@ swift_dir = ${conf}
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors cache ${ks ? "authtoken keystoneauth" : "tempauth"} proxy-server
+pipeline = catch_errors cache ${ks ? "authtoken keystoneauth" : "tempauth"}${opts.slo === false ? "" : " slo"} proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -145,6 +147,9 @@ operator_roles = admin, member
 `
     : ""
 }
+[filter:slo]
+use = egg:swift#slo
+
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:${mem}

@@ -9,9 +9,17 @@ import type {
   KvStore,
   KvStoreCapabilities,
   ObjectStat,
+  PublicAccess,
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
+import {
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+  CORS_METHODS,
+  CORS_REQUEST_HEADERS,
+  mergeOrigins,
+} from "../public-access.js";
 import { checkRange, isEmptyRange, rangeBounds } from "../range.js";
 import {
   defaultConcurrency,
@@ -36,6 +44,10 @@ import {
  * ignores a range is tolerated: we slice). The stored encoding comes from
  * `x-goog-stored-content-encoding`, or from the object's metadata when a server does not send
  * it. The client's own retries are off: every call goes through the shared loop (../retry.ts).
+ *
+ * `setPublicAccess` (`--public`, `--cors`): the IAM binding allUsers → roles/storage.objectViewer
+ * (added to the bucket's policy; bucket-wide, as GCS has no prefix-scoped public grant without
+ * IAM conditions) and a bucket CORS entry for GET/HEAD (merged with the entries already there).
  */
 
 export interface GcsStoreOptions {
@@ -253,6 +265,83 @@ export class GcsKvStore implements KvStore {
     } while (pageToken !== undefined);
   }
 
+  async setPublicAccess(
+    access: PublicAccess,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    if (access.publicRead) await this.grantPublicRead(options.signal);
+    if (access.corsOrigins.length > 0) await this.allowOrigins(access.corsOrigins, options.signal);
+  }
+
+  private async grantPublicRead(signal: AbortSignal | undefined): Promise<void> {
+    const what = `cannot make gs://${this.bucketName} public`;
+    await this.call(what, signal, async () => {
+      try {
+        const [policy] = await this.bucket.iam.getPolicy({ requestedPolicyVersion: 3 });
+        const bindings = policy.bindings ?? [];
+        let binding = bindings.find((b) => b.role === PUBLIC_ROLE && b.condition === undefined);
+        if (binding?.members.includes("allUsers")) return;
+        if (binding === undefined) {
+          binding = { role: PUBLIC_ROLE, members: [] };
+          bindings.push(binding);
+        }
+        binding.members.push("allUsers");
+        // The etag read with the policy makes a concurrent change fail (412) and retry.
+        await this.bucket.iam.setPolicy({ ...policy, bindings });
+      } catch (e) {
+        throw this.accessError(what, e);
+      }
+    });
+  }
+
+  private async allowOrigins(origins: string[], signal: AbortSignal | undefined): Promise<void> {
+    const what = `cannot set CORS on gs://${this.bucketName}`;
+    const headers: string[] = [...CORS_REQUEST_HEADERS, ...CORS_EXPOSE_HEADERS];
+    await this.call(what, signal, async () => {
+      try {
+        const [meta] = await this.bucket.getMetadata();
+        const entries = ((meta.cors ?? []) as CorsEntry[]).map((c) => ({ ...c }));
+        // Ours: GET+HEAD with exactly our headers (GCS entries have no ID).
+        const same = (a: readonly string[] = [], b: readonly string[]) =>
+          a.length === b.length && b.every((x) => a.includes(x));
+        const mine = entries.find(
+          (c) => same(c.method, CORS_METHODS) && same(c.responseHeader, headers),
+        );
+        const entry: CorsEntry = {
+          origin: mergeOrigins(mine?.origin ?? [], origins),
+          method: [...CORS_METHODS],
+          responseHeader: headers,
+          maxAgeSeconds: CORS_MAX_AGE_SECONDS,
+        };
+        const cors = [...entries.filter((c) => c !== mine), entry];
+        await this.bucket.setMetadata({ cors });
+      } catch (e) {
+        throw this.accessError(what, e);
+      }
+    });
+  }
+
+  private accessError(what: string, e: unknown): unknown {
+    const code = status(e);
+    if (code === 404) {
+      return new VoxportError(
+        "NOT_FOUND",
+        `${what}: GCS bucket "${this.bucketName}" does not exist`,
+      );
+    }
+    const message = e instanceof Error ? e.message : "";
+    if (code === 412 && /public access prevention/i.test(message)) {
+      return new VoxportError(
+        "STORAGE",
+        `${what}: the bucket enforces public access prevention; lift it first ` +
+          `(gcloud storage buckets update gs://${this.bucketName} --no-public-access-prevention) ` +
+          "or leave out --public",
+      );
+    }
+    if (code === 412) return new RetryableError("HTTP 412 (the policy changed meanwhile)");
+    return e;
+  }
+
   private file(key: string): File {
     return this.bucket.file(this.root + key);
   }
@@ -274,6 +363,15 @@ export class GcsKvStore implements KvStore {
       { signal, policy: this.policy, limiter: this.limiter },
     );
   }
+}
+
+const PUBLIC_ROLE = "roles/storage.objectViewer";
+
+interface CorsEntry {
+  origin?: string[];
+  method?: string[];
+  responseHeader?: string[];
+  maxAgeSeconds?: number;
 }
 
 function mapError(what: string, e: unknown): unknown {

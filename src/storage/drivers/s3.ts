@@ -1,10 +1,16 @@
+import { createHash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import {
+  type CORSRule,
   DeleteObjectCommand,
+  GetBucketCorsCommand,
+  GetBucketPolicyCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutBucketCorsCommand,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
@@ -19,9 +25,17 @@ import type {
   KvStore,
   KvStoreCapabilities,
   ObjectStat,
+  PublicAccess,
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
+import {
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+  CORS_METHODS,
+  CORS_REQUEST_HEADERS,
+  mergeOrigins,
+} from "../public-access.js";
 import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import {
   defaultConcurrency,
@@ -53,6 +67,10 @@ import {
  * continuation tokens. Every call goes through the shared retry loop (../retry.ts): 5xx,
  * 429, SlowDown and dropped connections are retried with backoff and jitter, NoSuchKey reads as
  * missing, NoSuchBucket is a NOT_FOUND error naming the bucket.
+ *
+ * `setPublicAccess` (`--public`, `--cors`): a bucket-policy statement that lets anyone
+ * s3:GetObject under the store's prefix (merged into the bucket's policy by its Sid, other
+ * statements kept), and a CORS rule with ID "voxport" (merged with the rules already there).
  */
 
 export interface S3StoreOptions {
@@ -127,6 +145,7 @@ export class S3KvStore implements KvStore {
     suffixReads: true,
   };
   readonly endpoint?: string;
+  readonly region: string;
   private readonly client: S3Client;
   private readonly multipartClient: S3Client;
   private readonly policy: RetryPolicy;
@@ -161,6 +180,7 @@ export class S3KvStore implements KvStore {
       anonymous,
     };
     this.endpoint = endpoint;
+    this.region = config.region;
     ({ single: this.client, multipart: this.multipartClient } = clientsFor(config));
     this.policy = defaultRetryPolicy(options.policy);
     this.limiter = new Limiter(options.concurrency ?? defaultConcurrency());
@@ -326,6 +346,113 @@ export class S3KvStore implements KvStore {
     } while (token !== undefined);
   }
 
+  async setPublicAccess(
+    access: PublicAccess,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    if (access.publicRead) await this.grantPublicRead(options.signal);
+    if (access.corsOrigins.length > 0) await this.allowOrigins(access.corsOrigins, options.signal);
+  }
+
+  /** The policy statement's Sid: one per prefix, so a rerun replaces it instead of adding one. */
+  publicReadSid(): string {
+    const id = createHash("sha256").update(this.root).digest("hex").slice(0, 16);
+    return `VoxportPublicRead${id}`;
+  }
+
+  private async grantPublicRead(signal: AbortSignal | undefined): Promise<void> {
+    const what = `cannot make ${this.url} public`;
+    const current = await this.call(what, signal, async (abortSignal) => {
+      try {
+        const out = await this.client.send(new GetBucketPolicyCommand({ Bucket: this.bucket }), {
+          abortSignal,
+        });
+        return out.Policy;
+      } catch (e) {
+        if (errorName(e) === "NoSuchBucketPolicy") return undefined;
+        throw e;
+      }
+    });
+    let policy: { Version?: string; Statement?: unknown; [k: string]: unknown };
+    try {
+      policy = current ? JSON.parse(current) : { Version: "2012-10-17", Statement: [] };
+    } catch {
+      throw new VoxportError(
+        "STORAGE",
+        `${what}: the bucket policy of "${this.bucket}" is not JSON; fix or remove it first`,
+      );
+    }
+    const sid = this.publicReadSid();
+    const statements = (
+      Array.isArray(policy.Statement)
+        ? policy.Statement
+        : policy.Statement === undefined
+          ? []
+          : [policy.Statement]
+    ).filter((st) => (st as { Sid?: unknown } | null)?.Sid !== sid);
+    statements.push({
+      Sid: sid,
+      Effect: "Allow",
+      Principal: "*",
+      Action: "s3:GetObject",
+      Resource: `arn:${partition(this.region)}:s3:::${this.bucket}/${this.root}*`,
+    });
+    policy.Statement = statements;
+    policy.Version ??= "2012-10-17";
+    try {
+      await this.call(what, signal, (abortSignal) =>
+        this.client.send(
+          new PutBucketPolicyCommand({ Bucket: this.bucket, Policy: JSON.stringify(policy) }),
+          { abortSignal },
+        ),
+      );
+    } catch (e) {
+      if (e instanceof VoxportError && e.code === "STORAGE" && /access denied/.test(e.message)) {
+        // New AWS buckets block public policies; say how to allow them rather than just "denied".
+        throw new VoxportError(
+          "STORAGE",
+          `${e.message}. If the bucket's Block Public Access setting is on (the default for new ` +
+            "AWS buckets), allow public policies for it first: aws s3api put-public-access-block " +
+            `--bucket ${this.bucket} --public-access-block-configuration ` +
+            "BlockPublicPolicy=false,RestrictPublicBuckets=false",
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  private async allowOrigins(origins: string[], signal: AbortSignal | undefined): Promise<void> {
+    const what = `cannot set CORS on S3 bucket "${this.bucket}"`;
+    const rules = await this.call(what, signal, async (abortSignal) => {
+      try {
+        const out = await this.client.send(new GetBucketCorsCommand({ Bucket: this.bucket }), {
+          abortSignal,
+        });
+        return out.CORSRules ?? [];
+      } catch (e) {
+        if (errorName(e) === "NoSuchCORSConfiguration") return [];
+        throw e;
+      }
+    });
+    const previous = rules.find((r) => r.ID === VOXPORT_CORS_ID);
+    const rule: CORSRule = {
+      ID: VOXPORT_CORS_ID,
+      AllowedOrigins: mergeOrigins(previous?.AllowedOrigins ?? [], origins),
+      AllowedMethods: [...CORS_METHODS],
+      AllowedHeaders: [...CORS_REQUEST_HEADERS],
+      ExposeHeaders: [...CORS_EXPOSE_HEADERS],
+      MaxAgeSeconds: CORS_MAX_AGE_SECONDS,
+    };
+    const next = [...rules.filter((r) => r.ID !== VOXPORT_CORS_ID), rule];
+    await this.call(what, signal, (abortSignal) =>
+      this.client.send(
+        new PutBucketCorsCommand({ Bucket: this.bucket, CORSConfiguration: { CORSRules: next } }),
+        { abortSignal },
+      ),
+    );
+  }
+
   /** Runs one SDK call under the shared retry loop, mapping SDK errors to voxport's rules. */
   private call<T>(
     what: string,
@@ -396,6 +523,15 @@ export class S3KvStore implements KvStore {
     // No HTTP status: a network-level failure (reset, refused, timeout, truncated body).
     return e instanceof Error ? e : new Error(message);
   }
+}
+
+const VOXPORT_CORS_ID = "voxport";
+
+/** The ARN partition of a region (aws, aws-cn, aws-us-gov). */
+function partition(region: string): string {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  return "aws";
 }
 
 function errorName(e: unknown): string | undefined {
