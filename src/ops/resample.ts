@@ -243,11 +243,15 @@ export function warpAffine(
   const o = out.data as unknown as { [i: number]: number | bigint };
   for (let j = 0; j < out.height; j++) {
     const oy = out.y0 + j + 0.5;
-    const ox = out.x0 + 0.5;
-    // Source point of this row's first pixel; each step in x adds (ia, ib).
-    let x = ia * ox + ic * oy + ie;
-    let y = ib * ox + id * oy + iff;
-    for (let i = 0; i < out.width; i++, x += ia, y += ib) {
+    // Row terms once; the x terms per pixel, not by accumulating steps: accumulated rounding
+    // would depend on where the window starts, and rational affines put many pixel centres
+    // exactly on source pixel edges, so two task boxes could disagree on a voxel they share.
+    const rx = ic * oy + ie;
+    const ry = id * oy + iff;
+    for (let i = 0; i < out.width; i++) {
+      const ox = out.x0 + i + 0.5;
+      const x = ia * ox + rx;
+      const y = ib * ox + ry;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
       const oi = j * out.width + i;
       if (method === "nearest") {
