@@ -4,10 +4,14 @@ import { EXIT, isVoxportError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerCutout } from "./cutout.js";
 import { registerFetch } from "./fetch.js";
+import { registerGraph } from "./graph.js";
 import { registerInfo } from "./info.js";
 import { registerIngest } from "./ingest.js";
 import { logger } from "./log.js";
+import { registerPlan } from "./plan.js";
 import { registerEnqueue, registerQueue } from "./queue.js";
+import { registerRetryLog } from "./retry-log.js";
+import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerView } from "./view.js";
 import { registerWork } from "./work.js";
@@ -29,6 +33,8 @@ program
   });
 
 registerIngest(program);
+registerPlan(program);
+registerRetryLog(program);
 registerConvert(program);
 registerFetch(program);
 registerInfo(program);
@@ -38,6 +44,8 @@ registerEnqueue(program);
 registerWork(program);
 registerStatus(program);
 registerQueue(program);
+registerServe(program);
+registerGraph(program);
 // The command list shows one line each; `voxport help CMD` shows the whole description.
 for (const c of program.commands) c.summary(c.description().split("\n")[0]);
 

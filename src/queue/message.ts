@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { bossJobSchema } from "../boss/job.js";
+import { type GraphMessageV1, graphMessage } from "../graph/tasks.js";
 import { VoxportError } from "../errors.js";
 import { PUBLISH_ID } from "../tasks/deps.js";
 import type { IngestTask } from "../tasks/job.js";
@@ -11,6 +13,16 @@ import type { QueueItem } from "./queue.js";
  *   {"v":1,"kind":"ingest","job":"s3://bucket/em","task":{"id":"s0_0-64_0-64_0-16","stage":0,
  *    "box":{"min":[0,0,0],"max":[64,64,16]}}}
  *   {"v":1,"kind":"publish","job":"s3://bucket/em"}
+ *
+ * BOSS sinks (src/boss) have no store for a job file, so their messages carry the job whole:
+ *
+ *   {"v":1,"kind":"boss-block","job":"boss://coll/exp/ch","boss":{…BossJob…},
+ *    "task":{"id":"b_0-2000_0-1024_0-16","box":{"min":[0,0,0],"max":[2000,1024,16]}}}
+ *   {"v":1,"kind":"boss-verify","job":"boss://coll/exp/ch","boss":{…}}
+ *
+ * ChunkedGraph chunk jobs (src/graph/tasks.ts) name their graph store; the job is in it:
+ *
+ *   {"v":1,"kind":"graph","store":"bigtable://lab/pcg/fly","layer":2,"chunk":[3,1,0]}
  *
  * Validated on receipt; an unknown version or kind, or a malformed body, is a MessageError,
  * which workers dead-letter at once (retrying cannot fix it).
@@ -36,11 +48,36 @@ const publishMessage = z.object({
   job: z.string().min(1),
 });
 
+const bossBlockMessage = z.object({
+  v: z.literal(1),
+  kind: z.literal("boss-block"),
+  job: z.string().min(1),
+  boss: bossJobSchema,
+  task: z.object({
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+    box: z.object({ min: vec3, max: vec3 }),
+  }),
+});
+
+const bossVerifyMessage = z.object({
+  v: z.literal(1),
+  kind: z.literal("boss-verify"),
+  job: z.string().min(1),
+  boss: bossJobSchema,
+});
+
+export type BossBlockMessageV1 = z.infer<typeof bossBlockMessage>;
+export type BossVerifyMessageV1 = z.infer<typeof bossVerifyMessage>;
 export type IngestMessageV1 = z.infer<typeof ingestMessage>;
 export type PublishMessageV1 = z.infer<typeof publishMessage>;
-export type TaskMessage = IngestMessageV1 | PublishMessageV1;
+export type TaskMessage =
+  | IngestMessageV1
+  | PublishMessageV1
+  | BossBlockMessageV1
+  | BossVerifyMessageV1
+  | GraphMessageV1;
 
-export const MESSAGE_KINDS = ["ingest", "publish"] as const;
+export const MESSAGE_KINDS = ["ingest", "publish", "boss-block", "boss-verify", "graph"] as const;
 
 export class MessageError extends VoxportError {
   constructor(message: string) {
@@ -68,8 +105,14 @@ export function parseMessage(body: string): TaskMessage {
         "upgrade the workers or re-enqueue with this version",
     );
   }
-  const schema =
-    head.kind === "ingest" ? ingestMessage : head.kind === "publish" ? publishMessage : undefined;
+  const schemas: Record<string, z.ZodType> = {
+    ingest: ingestMessage,
+    publish: publishMessage,
+    "boss-block": bossBlockMessage,
+    "boss-verify": bossVerifyMessage,
+    graph: graphMessage,
+  };
+  const schema = typeof head.kind === "string" ? schemas[head.kind] : undefined;
   if (!schema) {
     throw new MessageError(
       `unknown task kind ${JSON.stringify(head.kind)}; known kinds: ${MESSAGE_KINDS.join(", ")}`,

@@ -65,6 +65,11 @@ export class TaskRunner {
   /** Parses and confines `body` (a task message as text). Throws MessageError / 403 errors. */
   parse(body: string): TaskMessage {
     const message = parseMessage(body);
+    if (message.kind === "graph") {
+      // Graph stores (level://, bigtable://) are not object-store prefixes that --allow can
+      // confine, and an embedded store belongs to one process: graph jobs run on `voxport work`.
+      throw new MessageError("graph chunk tasks are not accepted over HTTP; run them with voxport work");
+    }
     checkAllowed(this.confinement, message.job, "job");
     // BOSS messages carry their job, source included: confined before anything runs.
     if ("boss" in message) checkAllowed(this.confinement, message.boss.source.input, "boss.source");
@@ -72,6 +77,7 @@ export class TaskRunner {
   }
 
   async run(body: string, message: TaskMessage, attempt = 1): Promise<TaskRun> {
+    if (message.kind === "graph") throw new MessageError("graph chunk tasks run on voxport work");
     const store = openStore(message.job);
     // The job's source is named inside job.json: it must be allowed too, before the task
     // reads it (job.json itself lies in the allowed destination).

@@ -1,4 +1,13 @@
+import { bossParentLinks } from "../boss/messages.js";
+import {
+  type BossContext,
+  type BossTaskResult,
+  openBossContext,
+  runBossTask,
+} from "../boss/task.js";
+import { type VerifyResult, verifySlice } from "../boss/verify.js";
 import { VoxportError } from "../errors.js";
+import { GraphRunner, type GraphTaskResult } from "../graph/tasks.js";
 import { parseMessage } from "../queue/message.js";
 import type { Lease, ParentLink } from "../queue/queue.js";
 import { readBytes, readJson } from "../storage/io.js";
@@ -24,13 +33,19 @@ import type { ThreadPool } from "./pool.js";
  */
 
 export interface TaskOutcome {
-  kind: "ingest" | "publish";
+  kind: "ingest" | "publish" | "boss-block" | "boss-verify" | "graph";
   parents: ParentLink[];
   /** The task's done marker was already in the destination: nothing was run. */
   skipped?: boolean;
   /** The job was already published (its job.json is gone, its info is there). */
   alreadyPublished?: boolean;
   result?: TaskResult;
+  /** A BOSS block task: blocks posted, skipped, and the ones that failed after retries. */
+  boss?: BossTaskResult;
+  /** The BOSS verify step's read-back. */
+  verify?: VerifyResult;
+  /** A ChunkedGraph chunk job: nodes created. */
+  graph?: GraphTaskResult;
 }
 
 export type Handler = (lease: Lease) => Promise<TaskOutcome>;
@@ -54,6 +69,8 @@ export class IngestHandler {
   private readonly jobs = new Map<string, Promise<IngestJob | undefined>>();
   private readonly stores = new Map<string, KvStore>();
   private readonly local = new Map<string, Promise<TaskContext>>();
+  /** BOSS jobs by tag: client (token from this machine's config) and open source. */
+  private readonly boss = new Map<string, BossContext>();
 
   /** `pool` runs ingest tasks on worker threads; without one they run on this thread. */
   constructor(private readonly pool?: ThreadPool) {}
@@ -118,8 +135,37 @@ export class IngestHandler {
     }
   };
 
+  /** BOSS tasks run here, not on the pool: they are HTTP-bound (see src/boss/task.ts). */
+  private bossContext(msg: { job: string; boss: unknown }): BossContext {
+    const job = msg.boss as BossContext["job"];
+    const key = JSON.stringify(job);
+    let ctx = this.boss.get(key);
+    if (!ctx) {
+      ctx = openBossContext(job);
+      this.boss.set(key, ctx);
+    }
+    return ctx;
+  }
+
+  /** Graph chunk jobs run here: they are store-bound (reads and writes of node rows). */
+  private graphRunner?: GraphRunner;
+
   readonly handle: Handler = async (lease) => {
     const msg = parseMessage(lease.body);
+    if (msg.kind === "graph") {
+      this.graphRunner ??= new GraphRunner();
+      const graph = await this.graphRunner.run(msg);
+      return { kind: "graph", parents: graph.parents, graph };
+    }
+    if (msg.kind === "boss-block") {
+      const ctx = this.bossContext(msg);
+      const boss = await runBossTask(ctx, msg.task);
+      return { kind: msg.kind, parents: bossParentLinks(ctx.job), boss };
+    }
+    if (msg.kind === "boss-verify") {
+      const verify = await verifySlice(this.bossContext(msg));
+      return { kind: msg.kind, parents: [], verify };
+    }
     const job = await this.job(msg.job);
     if (!job) return { kind: msg.kind, parents: [], alreadyPublished: true };
     if (msg.kind === "publish") {
