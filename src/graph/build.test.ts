@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { checkAgainstTruth } from "../../test/conformance/graph-store.js";
 import type { Vec3 } from "../ops/array.js";
 import { buildInProcess, type GraphInput } from "./build.js";
-import { layerOf } from "./ids.js";
 import { emptyEdges } from "./layer2.js";
-import { childInParentChunk, leavesOf, rootsOf } from "./read.js";
+import { leavesOf, rootsOf } from "./read.js";
 import { MemoryGraphStore } from "./store.js";
 import { type SyntheticGraph, syntheticGraph } from "./synthetic.js";
 
@@ -18,34 +18,6 @@ function inputOf(g: SyntheticGraph): GraphInput {
       },
     components: async (c: Vec3) => g.components.get(c.join("_")) ?? new Map(),
   };
-}
-
-async function checkAgainstTruth(g: SyntheticGraph, store: MemoryGraphStore): Promise<void> {
-  const top = g.layout.layerCount;
-  const roots = await rootsOf(store, g.supervoxels);
-  const rootOf = new Map<bigint, bigint>();
-  g.supervoxels.forEach((sv, i) => rootOf.set(sv, roots[i]));
-  for (const r of roots)
-    assert.equal(layerOf(r), top, `root ${r} is at layer ${layerOf(r)}, not ${top}`);
-  // Same root ⇔ same agglomerated object.
-  const seen = new Map<bigint, number>();
-  g.objects.forEach((members, i) => {
-    const r = rootOf.get(members[0]) as bigint;
-    for (const sv of members) assert.equal(rootOf.get(sv), r, `object ${i}: supervoxel ${sv}`);
-    assert.equal(seen.get(r), undefined, `objects ${seen.get(r)} and ${i} share root ${r}`);
-    seen.set(r, i);
-  });
-  // Every root's leaves are exactly its object.
-  for (const members of g.objects) {
-    const r = rootOf.get(members[0]) as bigint;
-    assert.deepEqual(await leavesOf(g.layout, store, r), members);
-  }
-  // Every node's children lie in its chunk.
-  for (const id of store.allNodes()) {
-    const [kids] = await store.children([id]);
-    for (const k of kids ?? [])
-      assert.ok(childInParentChunk(g.layout, id, k), `child ${k} of ${id}`);
-  }
 }
 
 describe("chunked graph build", () => {

@@ -165,7 +165,10 @@ export function decodeComponentsFile(data: Uint8Array, where: string): Map<bigin
 
 export function encodeComponentsFile(components: ReadonlyMap<bigint, number>): Uint8Array {
   const groups: bigint[][] = [];
-  for (const [sv, c] of components) (groups[c] ??= []).push(sv);
+  for (const [sv, c] of components) {
+    groups[c] ??= [];
+    groups[c].push(sv);
+  }
   const flat: string[] = [];
   for (const g of groups) {
     if (!g) continue;

@@ -134,7 +134,9 @@ export async function graphServer(opts: GraphServerOptions): Promise<FastifyInst
       for (let i = 0; i < body.length; i += 8) ids.push(body.readBigUInt64LE(i));
       const roots = await rootsOf(store, ids);
       const out = Buffer.alloc(roots.length * 8);
-      roots.forEach((r, i) => out.writeBigUInt64LE(r, i * 8));
+      roots.forEach((r, i) => {
+        out.writeBigUInt64LE(r, i * 8);
+      });
       return reply.type("application/octet-stream").send(out);
     },
   );

@@ -33,7 +33,9 @@ export interface SyntheticGraph {
   /** Supervoxel id of cube (i, j, k) of the whole volume. */
   svAt(i: number, j: number, k: number): bigint;
   supervoxels: bigint[];
-  /** Ground truth: the agglomerated objects, each a sorted list of supervoxels. */
+  /** The agglomeration: the supervoxel pairs it merged (tests derive their own truth from it). */
+  merged: [bigint, bigint][];
+  /** The agglomerated objects, each a sorted list of supervoxels (used to write the component files). */
   objects: bigint[][];
   edgeCount: number;
 }
@@ -210,6 +212,7 @@ export function syntheticGraph(opts: SyntheticOptions): SyntheticGraph {
     components,
     svAt,
     supervoxels,
+    merged,
     objects,
     edgeCount,
   };

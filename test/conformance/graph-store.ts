@@ -46,22 +46,57 @@ export async function allNodes(layout: GraphLayout, store: GraphStore): Promise<
   return out;
 }
 
+/**
+ * The ground truth, computed here and not by the code under test: a plain union-find over the
+ * agglomeration's merged pairs, objects as sorted supervoxel lists ordered by first member.
+ */
+export function truthObjects(g: SyntheticGraph): bigint[][] {
+  const up = new Map<bigint, bigint>();
+  const find = (x: bigint): bigint => {
+    let r = x;
+    while (up.get(r) !== r) r = up.get(r) as bigint;
+    while (x !== r) {
+      const next = up.get(x) as bigint;
+      up.set(x, r);
+      x = next;
+    }
+    return r;
+  };
+  for (const sv of g.supervoxels) up.set(sv, sv);
+  for (const [a, b] of g.merged) {
+    const ra = find(a);
+    const rb = find(b);
+    if (ra !== rb) up.set(ra < rb ? rb : ra, ra < rb ? ra : rb);
+  }
+  const groups = new Map<bigint, bigint[]>();
+  for (const sv of g.supervoxels) {
+    const r = find(sv);
+    const list = groups.get(r) ?? [];
+    list.push(sv);
+    groups.set(r, list);
+  }
+  const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...groups.values()].map((l) => l.sort(cmp)).sort((a, b) => cmp(a[0], b[0]));
+}
+
 /** Roots ⇔ objects, leaves(root) = object, children inside their parent's chunk. */
 export async function checkAgainstTruth(g: SyntheticGraph, store: GraphStore): Promise<void> {
   const top = g.layout.layerCount;
+  const objects = truthObjects(g);
+  assert.ok(objects.length > 1 && objects.some((o) => o.length > 1), "a non-trivial dataset");
   const roots = await rootsOf(store, g.supervoxels);
   const rootOf = new Map<bigint, bigint>();
   g.supervoxels.forEach((sv, i) => rootOf.set(sv, roots[i]));
   for (const r of roots)
     assert.equal(layerOf(r), top, `root ${r} is at layer ${layerOf(r)}, not ${top}`);
   const seen = new Map<bigint, number>();
-  g.objects.forEach((members, i) => {
+  objects.forEach((members, i) => {
     const r = rootOf.get(members[0]) as bigint;
     for (const sv of members) assert.equal(rootOf.get(sv), r, `object ${i}: supervoxel ${sv}`);
     assert.equal(seen.get(r), undefined, `objects ${seen.get(r)} and ${i} share root ${r}`);
     seen.set(r, i);
   });
-  for (const members of g.objects) {
+  for (const members of objects) {
     assert.deepEqual(await leavesOf(g.layout, store, rootOf.get(members[0]) as bigint), members);
   }
   const nodes = await allNodes(g.layout, store);
@@ -70,6 +105,17 @@ export async function checkAgainstTruth(g: SyntheticGraph, store: GraphStore): P
     for (const k of kids[i] ?? [])
       assert.ok(childInParentChunk(g.layout, id, k), `child ${k} of ${id}`);
   });
+}
+
+/** Every node's children and every supervoxel's parent, for comparing two builds id by id. */
+export async function snapshot(g: SyntheticGraph, store: GraphStore): Promise<string[]> {
+  const nodes = await allNodes(g.layout, store);
+  const kids = await store.children(nodes);
+  const parents = await store.parents([...g.supervoxels, ...nodes]);
+  return [
+    ...nodes.map((n, i) => `${n}: ${[...(kids[i] ?? [])].join(",")}`),
+    ...[...g.supervoxels, ...nodes].map((n, i) => `${n} ↑ ${parents[i]}`),
+  ].sort();
 }
 
 export function graphStoreConformance(open: () => Promise<GraphStore>): void {

@@ -9,14 +9,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
+import { buildInProcess } from "../../src/graph/build.js";
 import { parseGraphConfig } from "../../src/graph/config.js";
 import { prepareGraphIngest } from "../../src/graph/ingest.js";
+import { MemoryGraphStore } from "../../src/graph/store.js";
 import { openGraphStore } from "../../src/graph/stores/open.js";
 import { syntheticGraph } from "../../src/graph/synthetic.js";
 import { writeSyntheticDataset } from "../../src/graph/synthetic-files.js";
 import { openQueue } from "../../src/queue/open.js";
 import { totals } from "../../src/queue/queue.js";
-import { checkAgainstTruth } from "../conformance/graph-store.js";
+import { checkAgainstTruth, inputOf, snapshot } from "../conformance/graph-store.js";
 import { collect, runCli, startCli } from "../helpers/cli.js";
 import { missing, type Server, startRedis } from "../queue/servers.js";
 import { type BigtableServer, bigtableAvailable, startBigtable } from "../servers/bigtable.js";
@@ -54,12 +56,7 @@ describe("voxport graph (embedded default)", () => {
     assert.equal(status.code, 0, status.stderr);
     const lines = status.stdout.trim().split("\n");
     // 6×4×2 L2 chunks → 3×2×1 → 2×1×1 → the root.
-    assert.deepEqual(lines, [
-      "2\t: 48 / 48",
-      "3\t: 6 / 6",
-      "4\t: 2 / 2",
-      "5\t: 1 / 1",
-    ]);
+    assert.deepEqual(lines, ["2\t: 48 / 48", "3\t: 6 / 6", "4\t: 2 / 2", "5\t: 1 / 1"]);
     const again = await runCli(["graph", "ingest", "fly", cfgPath]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /0 newly enqueued/);
@@ -136,7 +133,7 @@ describe(
       const queue = `${redis.url}/graph`;
       const enq = await runCli(["graph", "ingest", "fly", cfgPath, "--queue", queue], { env });
       assert.equal(enq.code, 0, enq.stderr);
-      const workers = [0, 1, 2].map(() =>
+      const work = () =>
         startCli(
           [
             "work",
@@ -150,14 +147,18 @@ describe(
             "500ms",
           ],
           { env },
-        ),
-      );
+        );
+      // Three workers; kill -9 one after 3 s and another after 6 s, and start a replacement.
+      const workers = [work(), work(), work()];
       const results = workers.map(collect);
-      await new Promise((r) => setTimeout(r, 4000));
+      await new Promise((r) => setTimeout(r, 3000));
       workers[0].kill("SIGKILL");
-      const done = await Promise.all(results);
+      await new Promise((r) => setTimeout(r, 3000));
+      workers[1].kill("SIGKILL");
+      const extra = collect(work());
+      const done = await Promise.all([...results, extra]);
       assert.equal(done[0].signal, "SIGKILL");
-      for (const r of done.slice(1)) assert.equal(r.code, 0, r.stderr);
+      for (const r of done.slice(2)) assert.equal(r.code, 0, r.stderr);
 
       const q = await openQueue(queue);
       const stats = await q.stats();
@@ -176,6 +177,10 @@ describe(
       const { store, close } = await openGraphStore(prepared.storeUrl);
       try {
         await checkAgainstTruth(g, store);
+        // The same ids as an undisturbed single-process build: the kills left no duplicates.
+        const reference = new MemoryGraphStore();
+        await buildInProcess(g.layout, reference, inputOf(g));
+        assert.deepEqual(await snapshot(g, store), await snapshot(g, reference));
       } finally {
         await close();
       }

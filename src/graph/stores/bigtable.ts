@@ -192,7 +192,7 @@ export class BigtableGraphStore implements GraphStore {
         keys: ["meta"],
         filter: [
           { family: /^0$/ },
-          { column: new RegExp(`^voxport\\.${escape(key)}$`) },
+          { column: new RegExp(`^voxport\\.${escapeRegExp(key)}$`) },
           { column: { cellLimit: 1 } },
         ],
         decode: false,
@@ -215,6 +215,6 @@ export class BigtableGraphStore implements GraphStore {
   }
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
