@@ -1,8 +1,13 @@
+import { benchAligned } from "./aligned.js";
+import { benchBoss } from "./boss.js";
 import { benchVoxportWrite, inputFor } from "./codecs.js";
+import { benchGraph, formatGraphBench } from "./graph.js";
 import { benchIngest } from "./ingest.js";
 import { benchPeers, PEER_TASKS, peerBenchInputs } from "./peers.js";
 import { benchQueue, formatQueueBench } from "./queue.js";
+import { benchServer, formatServerBench } from "./server.js";
 import { benchStorageUpload, formatStorageBench } from "./storage.js";
+import { benchTiff, formatTiffBench } from "./tiff.js";
 
 /**
  * `npm run bench [-- name…]`: throughput and peak memory of each capability. Not a test: it
@@ -21,6 +26,19 @@ if (want("ingest")) {
     console.log(
       `| 2048×2048×${depth} uint8 | ${mib(r.sourceBytes)} | ${r.seconds.toFixed(1)} s | ${r.mbPerSecond.toFixed(0)} | ` +
         `${r.floorSeconds.toFixed(1)} s | ${r.ratioToFloor.toFixed(2)}× | ${mib(r.peakRssBytes)} |`,
+    );
+  }
+}
+
+if (want("aligned")) {
+  console.log(
+    "\n## aligned sections: 16 PNG sections of 2048², registry vs 15° rotation, 2 workers",
+  );
+  console.log("| input | output voxels | wall | output MB/s | peak RSS |");
+  console.log("|---|---|---|---|---|");
+  for (const r of await benchAligned({ size: 2048, depth: 16, workers: 2 })) {
+    console.log(
+      `| ${r.name} | ${r.outputSize.join("×")} | ${r.seconds.toFixed(1)} s | ${r.mbPerSecond.toFixed(0)} | ${mib(r.peakRssBytes)} |`,
     );
   }
 }
@@ -70,4 +88,41 @@ if (want("storage")) {
 if (want("queue")) {
   console.log("\n## queues: enqueue throughput and per-task lease + renew + complete overhead");
   for (const line of formatQueueBench(await benchQueue())) console.log(line);
+}
+
+if (want("server")) {
+  console.log(
+    "\n## voxport serve: 2,000 /ngshard + /tasks requests, 8 concurrent clients, 2 server processes (concurrency 1 each)",
+  );
+  console.log(formatServerBench(await benchServer({ requests: 2000 })));
+}
+
+if (want("boss")) {
+  console.log(
+    "\n## BOSS sink: blosc encode of one 1024×1024×16 block, cutout POSTs to the test server",
+  );
+  const r = await benchBoss();
+  console.log("| what | MB/s | other |");
+  console.log("|---|---|---|");
+  for (const e of r.encode) {
+    console.log(
+      `| blosc encode ${e.dtype} | ${e.mbPerSecond.toFixed(0)} | ratio ${e.ratio.toFixed(2)} |`,
+    );
+  }
+  console.log(
+    `| POST ${r.post.blocks} blocks, 4 in flight, loopback | ${r.post.mbPerSecond.toFixed(0)} | ` +
+      `${r.post.blocksPerSecond.toFixed(1)} blocks/s, peak RSS ${mib(r.peakRssBytes)} |`,
+  );
+}
+
+if (want("tiff")) {
+  console.log("\n## BigTIFF region reads: tiled uint16, whole volume box by box (child process)");
+  for (const line of formatTiffBench(await benchTiff())) console.log(line);
+}
+
+if (want("graph")) {
+  console.log(
+    "\n## ChunkedGraph: synthetic 512×512×256 volume of 4³ supervoxels (1M), 64³ chunks, 4 chunk jobs at a time; root lookups over HTTP",
+  );
+  for (const line of formatGraphBench(benchGraph([512, 512, 256]))) console.log(line);
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Vec3 } from "../ops/array.js";
 import { prepareConvert } from "../tasks/convert.js";
 import {
+  accessOptions,
   addRunOptions,
   addStorageOptions,
   type RunFlags,
@@ -39,6 +40,7 @@ export function registerConvert(program: Command): void {
     .option("--unsharded", "store every scale as one file per chunk");
   addStorageOptions(cmd, "chunk encoding (default: keep)");
   addRunOptions(cmd).action(async (source: string, destination: string, flags: ConvertFlags) => {
+    const access = accessOptions(flags, destination);
     const prepared = await prepareConvert({
       source,
       destination,
@@ -47,6 +49,7 @@ export function registerConvert(program: Command): void {
       ...(await storageOptions(flags)),
       ...runOptions(flags),
     });
+    prepared.access = access;
     await runPreparedJob(prepared, {
       verb: "convert",
       destination,

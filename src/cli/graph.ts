@@ -65,7 +65,10 @@ export function registerGraph(program: Command): void {
     )
     .argument("<name>", "graph name (the table is ID_PREFIX + NAME)")
     .argument("<config>", "dataset.yml in PyChunkedGraph's format")
-    .option("--queue <url>", "enqueue on this queue (fq://, redis://, sqs://) instead of running here")
+    .option(
+      "--queue <url>",
+      "enqueue on this queue (fq://, redis://, sqs://) instead of running here",
+    )
     .option("--test", "build only the column above the centre L3 chunk (up to 8 L2 chunks)")
     .option(
       "-w, --workers <n>",
@@ -73,64 +76,81 @@ export function registerGraph(program: Command): void {
       parseIntIn("--workers", 1, 256),
       Math.min(availableParallelism(), 4),
     )
-    .action(async (name: string, configPath: string, flags: QueueFlags & { test?: boolean; workers: number }) => {
-      const log = logger();
-      const config = await readGraphConfig(configPath);
-      const prepared = await prepareGraphIngest(name, config, { test: flags.test });
-      const url = flags.queue ?? defaultQueue(prepared.storeUrl, name);
-      const queue = await openQueue(url);
-      try {
-        const added = await enqueueGraph(prepared, queue);
-        const layers = prepared.job.layout.layerCount;
-        log.info(
-          { graph: name, store: prepared.storeUrl, queue: redactUrl(url), layers, added },
-          `graph ${name}: ${layers} layers, ${prepared.totals[2]} layer-2 chunks (${added} newly enqueued) on ${redactUrl(url)}`,
-        );
-        if (flags.queue) {
-          process.stderr.write(`enqueued; start workers with: voxport work ${redactUrl(url)}\n`);
-          return;
+    .action(
+      async (
+        name: string,
+        configPath: string,
+        flags: QueueFlags & { test?: boolean; workers: number },
+      ) => {
+        const log = logger();
+        const config = await readGraphConfig(configPath);
+        const prepared = await prepareGraphIngest(name, config, { test: flags.test });
+        const url = flags.queue ?? defaultQueue(prepared.storeUrl, name);
+        const queue = await openQueue(url);
+        try {
+          const added = await enqueueGraph(prepared, queue);
+          const layers = prepared.job.layout.layerCount;
+          log.info(
+            { graph: name, store: prepared.storeUrl, queue: redactUrl(url), layers, added },
+            `graph ${name}: ${layers} layers, ${prepared.totals[2]} layer-2 chunks (${added} newly enqueued) on ${redactUrl(url)}`,
+          );
+          if (flags.queue) {
+            process.stderr.write(`enqueued; start workers with: voxport work ${redactUrl(url)}\n`);
+            return;
+          }
+          const runner = new GraphRunner();
+          const started = performance.now();
+          let done = 0;
+          const total = prepared.totals.reduce((a, b) => a + b, 0);
+          const loop = new WorkerLoop({
+            queue,
+            concurrency: flags.workers,
+            leaseMs: 120_000,
+            waitMs: 0,
+            exitWhenEmpty: true,
+            handler: async (lease): Promise<TaskOutcome> => {
+              const r = await runner.run(graphMessage.parse(JSON.parse(lease.body)));
+              return { kind: "graph", parents: r.parents };
+            },
+            onEvent: (e) => {
+              if (e.type === "done") {
+                done++;
+                if (process.stderr.isTTY)
+                  process.stderr.write(`\rgraph ${name}: ${done}/${total} chunks`);
+              } else if (e.type === "failed") {
+                log.warn(
+                  { task: e.lease.id, error: e.error },
+                  `chunk ${e.lease.id} failed: ${e.error}`,
+                );
+              }
+            },
+          });
+          const stop = () => loop.stop();
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+          const summary = await loop.run();
+          await runner.close();
+          if (process.stderr.isTTY) process.stderr.write("\n");
+          for (const line of await statusLines(queue, prepared.totals))
+            process.stderr.write(`${line}\n`);
+          const secs = (performance.now() - started) / 1000;
+          if (summary.dead > 0 || !isDrained(await queue.stats())) {
+            log.error(
+              { dead: summary.dead },
+              `graph ${name}: ${summary.dead} chunk(s) failed; see voxport status ${redactUrl(url)}`,
+            );
+            process.exitCode = 1;
+            return;
+          }
+          log.info(
+            { graph: name, chunks: done, seconds: secs },
+            `graph ${name} built: ${done} chunks in ${secs.toFixed(1)} s`,
+          );
+        } finally {
+          await queue.close();
         }
-        const runner = new GraphRunner();
-        const started = performance.now();
-        let done = 0;
-        const total = prepared.totals.reduce((a, b) => a + b, 0);
-        const loop = new WorkerLoop({
-          queue,
-          concurrency: flags.workers,
-          leaseMs: 120_000,
-          waitMs: 0,
-          exitWhenEmpty: true,
-          handler: async (lease): Promise<TaskOutcome> => {
-            const r = await runner.run(graphMessage.parse(JSON.parse(lease.body)));
-            return { kind: "graph", parents: r.parents };
-          },
-          onEvent: (e) => {
-            if (e.type === "done") {
-              done++;
-              if (process.stderr.isTTY) process.stderr.write(`\rgraph ${name}: ${done}/${total} chunks`);
-            } else if (e.type === "failed") {
-              log.warn({ task: e.lease.id, error: e.error }, `chunk ${e.lease.id} failed: ${e.error}`);
-            }
-          },
-        });
-        const stop = () => loop.stop();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-        const summary = await loop.run();
-        await runner.close();
-        if (process.stderr.isTTY) process.stderr.write("\n");
-        for (const line of await statusLines(queue, prepared.totals)) process.stderr.write(`${line}\n`);
-        const secs = (performance.now() - started) / 1000;
-        if (summary.dead > 0 || !isDrained(await queue.stats())) {
-          log.error({ dead: summary.dead }, `graph ${name}: ${summary.dead} chunk(s) failed; see voxport status ${redactUrl(url)}`);
-          process.exitCode = 1;
-          return;
-        }
-        log.info({ graph: name, chunks: done, seconds: secs }, `graph ${name} built: ${done} chunks in ${secs.toFixed(1)} s`);
-      } finally {
-        await queue.close();
-      }
-    });
+      },
+    );
 
   graph
     .command("status")
@@ -153,7 +173,9 @@ export function registerGraph(program: Command): void {
 
   graph
     .command("flush")
-    .description("Forget the build's queue state (PyChunkedGraph's flush_redis); the graph store is kept.")
+    .description(
+      "Forget the build's queue state (PyChunkedGraph's flush_redis); the graph store is kept.",
+    )
     .argument("<name>")
     .argument("<config>")
     .option("--queue <url>", "the queue the build ran on (default: the embedded one)")
@@ -204,8 +226,18 @@ export function registerGraph(program: Command): void {
         "trying the pipeline and for benchmarks.",
     )
     .argument("<dir>", "folder or URL to write into")
-    .option("--size <x,y,z>", "volume size in voxels", parseVec3("--size", { integer: true, positive: true }), [128, 128, 64])
-    .option("--chunk-size <x,y,z>", "graph chunk size", parseVec3("--chunk-size", { integer: true, positive: true }), [32, 32, 32])
+    .option(
+      "--size <x,y,z>",
+      "volume size in voxels",
+      parseVec3("--size", { integer: true, positive: true }),
+      [128, 128, 64],
+    )
+    .option(
+      "--chunk-size <x,y,z>",
+      "graph chunk size",
+      parseVec3("--chunk-size", { integer: true, positive: true }),
+      [32, 32, 32],
+    )
     .option("--sv-size <n>", "edge of the cubic supervoxels", parseIntIn("--sv-size", 1, 1024), 4)
     .option("--merge <p>", "probability that two touching supervoxels are merged", parseRatio, 0.3)
     .option("--seed <n>", "random seed", parseIntIn("--seed", 0, 2 ** 31), 1)

@@ -1,9 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { VoxportError } from "../errors.js";
 import type { Vec3 } from "../ops/array.js";
 import type { Encoding } from "../precomputed/types.js";
+import type { PublicAccess } from "../storage/kvstore.js";
+import { checkPublicAccessSupported, publicAccessFromFlags } from "../storage/public-access.js";
+import { openStore } from "../storage/registry.js";
 import { DEFAULTS, type EncodingOptions, type RunOptions } from "../tasks/ingest.js";
 import type { ShardingOptions } from "../tasks/layout.js";
 import { parseBytes, parseIntIn, parseVec3 } from "./parse.js";
@@ -20,6 +23,8 @@ export interface StorageFlags {
   shardSize?: number;
   compress: "gzip" | "none";
   gzipLevel: number;
+  public?: boolean;
+  cors?: string[];
 }
 
 export interface RunFlags {
@@ -78,7 +83,23 @@ export function addStorageOptions(cmd: Command, encodingHelp: string): Command {
       "gzip level 1-9",
       parseIntIn("--gzip-level", 1, 9),
       DEFAULTS.gzipLevel,
+    )
+    .option(
+      "--public",
+      "object-store destination: let anyone read the dataset (S3: the prefix; GCS, Swift: the bucket/container) and allow CORS from any origin unless --cors is given",
+    )
+    .option(
+      "--cors <origin>",
+      "object-store destination: let web pages from ORIGIN (or *) read it, as Neuroglancer does (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
     );
+}
+
+/** The access --public/--cors ask for (checked: origins, and a destination that has a policy). */
+export function accessOptions(flags: StorageFlags, destination: string): PublicAccess | undefined {
+  const access = publicAccessFromFlags(flags);
+  if (access !== undefined) checkPublicAccessSupported(openStore(destination));
+  return access;
 }
 
 /** Memory, parallelism and what to do with the destination. */
@@ -99,6 +120,41 @@ export function addRunOptions(cmd: Command): Command {
     .option("--overwrite", "replace a different dataset or unfinished job at the destination")
     .option("--dry-run", "print the plan and exit without writing")
     .option("--json", "print the final summary as JSON on stdout");
+}
+
+export interface NotifyFlags {
+  notify?: string[];
+  log?: string;
+}
+
+function collectUrl(value: string, previous: string[] = []): string[] {
+  let ok = false;
+  try {
+    ok = ["http:", "https:"].includes(new URL(value).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new InvalidArgumentError(`--notify takes an http(s) webhook URL (got "${value}")`);
+  return [...previous, value];
+}
+
+export function notifyOption(): Option {
+  return new Option(
+    "--notify <url>",
+    "POST a message when the job finishes or fails (Slack incoming webhook or any https webhook; repeatable)",
+  ).argParser(collectUrl);
+}
+
+export function logOption(): Option {
+  return new Option(
+    "--log <file>",
+    "append a job log to FILE (failed BOSS blocks are listed for `voxport retry-log FILE`)",
+  );
+}
+
+/** Notifications and the job log, for every long job (src/notify). */
+export function addNotifyOptions(cmd: Command): Command {
+  return cmd.addOption(notifyOption()).addOption(logOption());
 }
 
 export async function storageOptions(

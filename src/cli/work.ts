@@ -1,10 +1,14 @@
 import { availableParallelism } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
+import { bossJobTag } from "../boss/messages.js";
+import type { JobLog } from "../notify/job-log.js";
+import { withJobReport } from "../notify/report.js";
 import { openQueue, redactUrl } from "../queue/open.js";
 import { IngestHandler } from "../worker/handler.js";
 import { type WorkerEvent, WorkerLoop } from "../worker/loop.js";
 import { ThreadPool } from "../worker/pool.js";
 import { logger } from "./log.js";
+import { logOption, type NotifyFlags, notifyOption } from "./options.js";
 import { parseIntIn } from "./parse.js";
 
 /**
@@ -24,7 +28,7 @@ export function parseDuration(value: string): number {
   return ms;
 }
 
-interface WorkFlags {
+interface WorkFlags extends NotifyFlags {
   workers: number;
   lease: number;
   wait: number;
@@ -68,6 +72,8 @@ export function registerWork(program: Command): void {
       parseIntIn("--max-attempts", 1, 100),
       5,
     )
+    .addOption(notifyOption())
+    .addOption(logOption())
     .action(async (url: string, flags: WorkFlags) => {
       const log = logger();
       const tty = process.stderr.isTTY === true;
@@ -83,9 +89,29 @@ export function registerWork(program: Command): void {
         if (tty) process.stderr.write(`${line}\n`);
         else log[level](fields, line);
       };
+      // The job log (--log): BOSS blocks that failed after retries, for `voxport retry-log`.
+      let jobLog: JobLog | undefined;
+      const blocks = { posted: 0, failed: 0 };
       const onEvent = (e: WorkerEvent) => {
         switch (e.type) {
           case "done":
+            if (e.outcome.boss || e.outcome.verify) {
+              const body = JSON.parse(e.lease.body) as { boss: Parameters<typeof bossJobTag>[0] };
+              const tag = bossJobTag(body.boss);
+              blocks.posted += e.outcome.boss?.blocksPosted ?? 0;
+              blocks.failed += e.outcome.boss?.blocksFailed ?? 0;
+              if (e.outcome.boss?.blocksFailed) jobLog?.job(tag, body.boss);
+              for (const f of e.outcome.boss?.failed ?? []) {
+                jobLog?.failedBlock(tag, f.box, f.error);
+                say(`block ${f.box.min.join(",")} failed: ${f.error}`, { error: f.error }, "warn");
+              }
+              const v = e.outcome.verify;
+              if (v) {
+                const text = `verification of z=${v.z}: ${v.match ? "match" : `${v.mismatched} of ${v.voxels} voxels differ`}`;
+                jobLog?.line(`${tag} ${text}`);
+                say(text, { ...v }, v.match ? "info" : "warn");
+              }
+            }
             log.debug(
               {
                 task: e.lease.id,
@@ -165,14 +191,32 @@ export function registerWork(program: Command): void {
         leaseMs: flags.lease,
       });
       try {
-        const s = await loop.run();
-        say(
-          `work: ${s.done} task(s) done, ${s.failed} retried, ${s.dead} dead-lettered, ${s.lost} lost lease(s)` +
-            (s.stopped === "empty" ? "; the queue is drained" : ""),
-          { ...s },
-        );
-        if (s.dead > 0)
-          say(`inspect: voxport status ${url}; retry: voxport queue retry-failed ${url}`);
+        await withJobReport(flags, "work", where, async ({ log }) => {
+          jobLog = log;
+          const s = await loop.run();
+          say(
+            `work: ${s.done} task(s) done, ${s.failed} retried, ${s.dead} dead-lettered, ${s.lost} lost lease(s)` +
+              (s.stopped === "empty" ? "; the queue is drained" : ""),
+            { ...s },
+          );
+          if (s.dead > 0)
+            say(`inspect: voxport status ${url}; retry: voxport queue retry-failed ${url}`);
+          const counts: Record<string, number> = {
+            "tasks done": s.done,
+            retried: s.failed,
+            "dead-lettered": s.dead,
+          };
+          if (blocks.posted || blocks.failed) {
+            counts["BOSS blocks posted"] = blocks.posted;
+            counts["BOSS blocks failed"] = blocks.failed;
+          }
+          const incomplete = s.dead
+            ? `${s.dead} task(s) dead-lettered`
+            : blocks.failed
+              ? `${blocks.failed} BOSS block(s) failed; voxport retry-log ${flags.log ?? "(no --log given)"}`
+              : undefined;
+          return { counts, incomplete };
+        });
       } finally {
         // The signal handlers stay: a second signal while closing still means "exit now" (130).
         clearInterval(status);

@@ -21,7 +21,8 @@ import { open } from "node:fs/promises";
 import { extname } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import { VoxportError } from "../errors.js";
-import { type DataType, type TypedArray, viewAs } from "../ops/array.js";
+import { allocate, type DataType, type TypedArray, viewAs } from "../ops/array.js";
+import { TiffFile } from "./tiff/reader.js";
 
 export interface SliceHeader {
   path: string;
@@ -183,6 +184,14 @@ export async function decodeSliceRegion(
   region: Region,
   encoded?: Buffer,
 ): Promise<TypedArray> {
+  if (
+    encoded === undefined &&
+    fullSize.width * fullSize.height > DECODE_LIMITS.ownTiffPixels &&
+    /\.(tiff?|btf|tf8)$/i.test(path)
+  ) {
+    const own = await decodeLargeTiffRegion(path, kind, region);
+    if (own !== undefined) return own;
+  }
   let data: Buffer;
   let info: OutputInfo;
   try {
@@ -218,6 +227,56 @@ export async function decodeSliceRegion(
     );
   }
   return viewAs(kind.dtype, data);
+}
+
+/**
+ * Local TIFF slices with more pixels than `ownTiffPixels` are read by voxport's own TIFF reader
+ * (src/sources/tiff/), which touches only the tiles or strips a region overlaps: libvips would
+ * decode every strip above the region, and a 40,000×40,000 slice must not be decoded whole.
+ * Files the reader does not support (JPEG-compressed, palette, …) still go through sharp.
+ */
+export const DECODE_LIMITS = { ownTiffPixels: 64 * 1024 * 1024 };
+
+const tiffFiles = new Map<string, Promise<TiffFile>>();
+const TIFF_CACHE_ENTRIES = 32;
+
+async function decodeLargeTiffRegion(
+  path: string,
+  kind: SliceKind,
+  region: Region,
+): Promise<TypedArray | undefined> {
+  let pending = tiffFiles.get(path);
+  if (pending === undefined) {
+    pending = TiffFile.open(path);
+    tiffFiles.set(path, pending);
+    if (tiffFiles.size > TIFF_CACHE_ENTRIES) {
+      tiffFiles.delete(tiffFiles.keys().next().value as string);
+    }
+  }
+  let file: TiffFile;
+  try {
+    file = await pending;
+  } catch (e) {
+    tiffFiles.delete(path);
+    if (e instanceof VoxportError && e.code === "UNSUPPORTED") return undefined;
+    throw e;
+  }
+  const page = file.pages[0];
+  if (page.dtype !== kind.dtype || page.channels !== kind.channels) return undefined;
+  const out = allocate(kind.dtype, region.width * region.height * kind.channels);
+  const src = await file.openBytes();
+  try {
+    await file.readRegion(src, 0, region, {
+      data: out,
+      base: 0,
+      xStride: kind.channels,
+      rowStride: region.width * kind.channels,
+      channelStride: 1,
+    });
+  } finally {
+    await src.close();
+  }
+  return out;
 }
 
 function bytesOf(d: RawDepth): number {

@@ -151,12 +151,19 @@ describe("listSlices", () => {
 
   it("zRegex: unnamed or named group, duplicates and non-matching names are errors", async () => {
     const d = await touch("regex", ["img_z12_c0.png", "img_z3_c0.png", "img_z7_c0.png"]);
-    const a = await listSlices(d, { zRegex: "_z(\\d+)_" });
+    // Gaps in z are errors naming the missing numbers, unless allowed.
+    await assert.rejects(listSlices(d, { zRegex: "_z(\\d+)_" }), (e) => {
+      assert.ok(isVoxportError(e, "INVALID_SOURCE"));
+      assert.match(e.message, /7 z value\(s\) missing between 3 and 12: 4, 5, 6, 8, 9, 10, 11 /);
+      assert.match(e.message, /--allow-gaps/);
+      return true;
+    });
+    const a = await listSlices(d, { zRegex: "_z(\\d+)_", allowGaps: true });
     assert.deepEqual(
       a.files.map((f) => f.z),
       [3, 7, 12],
     );
-    const b = await listSlices(d, { zRegex: "(img)_z(?<z>\\d+)" });
+    const b = await listSlices(d, { zRegex: "(img)_z(?<z>\\d+)", allowGaps: true });
     assert.deepEqual(
       b.files.map((f) => f.name),
       ["img_z3_c0.png", "img_z7_c0.png", "img_z12_c0.png"],

@@ -34,6 +34,9 @@ export interface SliceFile {
   name: string;
   /** The z number from a printf pattern or `zRegex`; undefined in natural-sort mode. */
   z?: number;
+  /** Tiled sections: the tile's column and row numbers (see the file comment). */
+  x?: number;
+  y?: number;
 }
 
 export interface SliceList {
@@ -47,6 +50,8 @@ export interface SliceListOptions {
   zRegex?: string;
   /** Glob or printf pattern for file names inside the folder `input`. */
   pattern?: string;
+  /** Missing z numbers are allowed (they become zero sections); so are missing tiles. */
+  allowGaps?: boolean;
 }
 
 export function isImageFileName(name: string): boolean {
@@ -261,14 +266,20 @@ export async function listSlices(
           `image stack "${input}": wildcards are only allowed in the last path component`,
         );
       }
-      if (parsePrintfPattern(namePattern) === undefined && !hasGlobChars(namePattern)) {
+      if (parseTemplate(namePattern) === undefined && !hasGlobChars(namePattern)) {
         throw new VoxportError("NOT_FOUND", `image stack: ${input} not found`);
       }
     }
   }
 
   const names = await listFileNames(dir, description);
-  return selectSlices(names, { dir, description, namePattern, zRegex: options.zRegex });
+  return selectSlices(names, {
+    dir,
+    description,
+    namePattern,
+    zRegex: options.zRegex,
+    allowGaps: options.allowGaps,
+  });
 }
 
 /**
@@ -283,24 +294,43 @@ export function selectSlices(
     description: string;
     namePattern?: string;
     zRegex?: string;
+    allowGaps?: boolean;
     pathOf?: (name: string) => string;
   },
 ): SliceList {
   const { dir, description, namePattern } = where;
   const options = { zRegex: where.zRegex };
   const pathOf = where.pathOf ?? ((name: string) => join(dir, name));
-  const printf = namePattern === undefined ? undefined : parsePrintfPattern(namePattern);
+  const template = namePattern === undefined ? undefined : parseTemplate(namePattern);
+  const printf = template?.fields.length === 1 ? template : undefined;
 
-  if (printf !== undefined) {
-    if (options.zRegex !== undefined) {
-      throw new VoxportError(
-        "INVALID_ARGUMENT",
-        `image stack "${description}": zRegex cannot be combined with a printf pattern (the pattern already gives z)`,
-      );
-    }
+  if (template !== undefined && options.zRegex !== undefined) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `image stack "${description}": zRegex cannot be combined with a printf pattern (the pattern already gives z)`,
+    );
+  }
+  if (template !== undefined && (template.fields.length === 3 || where.allowGaps)) {
+    // Tiled sections, or gaps allowed: the general path below, numbers from the template.
     const files: SliceFile[] = [];
     for (const name of names) {
-      const z = printf.parse(name);
+      const v = template.parse(name);
+      if (v === undefined) continue;
+      const f: SliceFile = { path: pathOf(name), name, z: v.z };
+      if (v.x !== undefined) f.x = v.x;
+      if (v.y !== undefined) f.y = v.y;
+      files.push(f);
+    }
+    if (files.length === 0) {
+      throw new VoxportError("INVALID_SOURCE", `image stack "${description}": no files match`);
+    }
+    return orderNumbered(files, description, `pattern ${template.source}`, where.allowGaps);
+  }
+
+  if (printf !== undefined) {
+    const files: SliceFile[] = [];
+    for (const name of names) {
+      const z = printf.parse(name)?.z;
       if (z !== undefined) files.push({ path: pathOf(name), name, z });
     }
     if (files.length === 0) {
@@ -316,12 +346,12 @@ export function selectSlices(
       if (missing.length > 5) break;
     }
     if (missing.length > 0) {
-      const shown = missing.slice(0, 5).map((z) => pathOf(printf.format(z)));
+      const shown = missing.slice(0, 5).map((z) => pathOf(printf.format({ z })));
       const more = missing.length > 5 ? ", ..." : "";
       throw new VoxportError(
         "INVALID_SOURCE",
         `image stack "${description}": missing slice file ${shown.join(", ")}${more} ` +
-          `(numbers ${files[0].z}..${files[files.length - 1].z} must all exist)`,
+          `(numbers ${files[0].z}..${files[files.length - 1].z} must all exist; --allow-gaps reads missing ones as zeros)`,
       );
     }
     return { description, files };
@@ -349,38 +379,86 @@ export function selectSlices(
     return { description, files: selected.map((name) => ({ path: pathOf(name), name })) };
   }
 
-  const { regex, group } = compileZRegex(options.zRegex);
+  const { regex, tiled } = compileZRegex(options.zRegex);
   const files: SliceFile[] = selected.map((name) => {
     const m = regex.exec(name);
-    const text = m === null ? undefined : group === "z" ? m.groups?.z : m[1];
-    if (text === undefined) {
-      throw new VoxportError(
-        "INVALID_SOURCE",
-        `${pathOf(name)}: file name does not match zRegex /${options.zRegex}/`,
-      );
+    const number = (group: "z" | "x" | "y"): number => {
+      const text =
+        m === null ? undefined : group === "z" && !m.groups?.z ? m[1] : m.groups?.[group];
+      if (text === undefined) {
+        throw new VoxportError(
+          "INVALID_SOURCE",
+          `${pathOf(name)}: file name does not match zRegex /${options.zRegex}/`,
+        );
+      }
+      const v = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
+      if (!Number.isSafeInteger(v)) {
+        throw new VoxportError(
+          "INVALID_SOURCE",
+          `${pathOf(name)}: zRegex /${options.zRegex}/ captured ${group} "${text}", which is not an integer`,
+        );
+      }
+      return v;
+    };
+    const f: SliceFile = { path: pathOf(name), name, z: number("z") };
+    if (tiled) {
+      f.x = number("x");
+      f.y = number("y");
     }
-    const z = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(z)) {
-      throw new VoxportError(
-        "INVALID_SOURCE",
-        `${pathOf(name)}: zRegex /${options.zRegex}/ captured "${text}", which is not an integer`,
-      );
-    }
-    return { path: pathOf(name), name, z };
+    return f;
   });
-  files.sort((a, b) => (a.z as number) - (b.z as number) || naturalCompare(a.name, b.name));
+  return orderNumbered(files, description, `zRegex /${options.zRegex}/`, where.allowGaps);
+}
+
+/**
+ * Sorts numbered slices (or tiles) by z, then y, then x; rejects duplicates and — unless
+ * `allowGaps` — gaps in z, naming the missing z numbers.
+ */
+function orderNumbered(
+  files: SliceFile[],
+  description: string,
+  rule: string,
+  allowGaps = false,
+): SliceList {
+  const key = (f: SliceFile) => [f.z as number, f.y ?? 0, f.x ?? 0];
+  files.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2] || naturalCompare(a.name, b.name);
+  });
   for (let i = 1; i < files.length; i++) {
-    if (files[i].z === files[i - 1].z) {
+    const a = key(files[i - 1]);
+    const b = key(files[i]);
+    if (a[0] === b[0] && a[1] === b[1] && a[2] === b[2]) {
+      const what = files[i].x === undefined ? `z=${b[0]}` : `z=${b[0]} x=${b[2]} y=${b[1]}`;
       throw new VoxportError(
         "INVALID_SOURCE",
-        `image stack "${description}": ${files[i - 1].path} and ${files[i].path} both have z=${files[i].z} (zRegex /${options.zRegex}/)`,
+        `image stack "${description}": ${files[i - 1].path} and ${files[i].path} both have ${what} (${rule})`,
+      );
+    }
+  }
+  if (!allowGaps) {
+    const missing: number[] = [];
+    let count = 0;
+    for (let i = 1; i < files.length; i++) {
+      for (let z = (files[i - 1].z as number) + 1; z < (files[i].z as number); z++) {
+        count++;
+        if (missing.length < 10) missing.push(z);
+      }
+    }
+    if (count > 0) {
+      throw new VoxportError(
+        "INVALID_SOURCE",
+        `image stack "${description}": ${count} z value(s) missing between ${files[0].z} and ` +
+          `${files[files.length - 1].z}: ${missing.join(", ")}${count > missing.length ? ", ..." : ""} ` +
+          `(${rule}; --allow-gaps reads missing sections as zeros)`,
       );
     }
   }
   return { description, files };
 }
 
-function compileZRegex(source: string): { regex: RegExp; group: "z" | 1 } {
+function compileZRegex(source: string): { regex: RegExp; tiled: boolean } {
   let regex: RegExp;
   let groups: number;
   try {
@@ -392,12 +470,92 @@ function compileZRegex(source: string): { regex: RegExp; group: "z" | 1 } {
       cause: e,
     });
   }
-  if (/\(\?<z>/.test(source)) return { regex, group: "z" };
+  const named = (g: string) => new RegExp(`\\(\\?<${g}>`).test(source);
+  const tiled = named("x") || named("y");
+  if (tiled && !(named("x") && named("y") && named("z"))) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `zRegex /${source}/: tiled sections need all three named groups (?<z>…), (?<x>…) and (?<y>…)`,
+    );
+  }
+  if (named("z")) return { regex, tiled };
   if (groups !== 1) {
     throw new VoxportError(
       "INVALID_ARGUMENT",
       `zRegex /${source}/ must have exactly one capture group or a named group (?<z>...), found ${groups}`,
     );
   }
-  return { regex, group: 1 };
+  return { regex, tiled: false };
+}
+
+export interface Template {
+  readonly source: string;
+  /** What the conversions mean, in order: ["z"], or ["x", "y", "z"]. */
+  readonly fields: readonly ("x" | "y" | "z")[];
+  format(values: { x?: number; y?: number; z: number }): string;
+  parse(name: string): { x?: number; y?: number; z: number } | undefined;
+}
+
+/**
+ * A printf file-name template: one integer conversion (z), or three (x, y, z in that order,
+ * e.g. `tile_%d_%d_z%04d.png`). Conversions as in parsePrintfPattern. Undefined when there is
+ * no conversion; INVALID_ARGUMENT for 2 or more than 3.
+ */
+export function parseTemplate(pattern: string): Template | undefined {
+  const literals: string[] = [];
+  const convs: { zero: boolean; width: number }[] = [];
+  let literal = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch !== "%") {
+      literal += ch;
+      continue;
+    }
+    if (pattern[i + 1] === "%") {
+      literal += "%";
+      i++;
+      continue;
+    }
+    const m = /^%(0?)(\d*)[diu]/.exec(pattern.slice(i));
+    if (m === null) {
+      throw new VoxportError(
+        "INVALID_ARGUMENT",
+        `pattern "${pattern}": unsupported conversion at "${pattern.slice(i, i + 5)}" (use %d, %4d or %04d)`,
+      );
+    }
+    convs.push({ zero: m[1] === "0", width: m[2] === "" ? 0 : Number(m[2]) });
+    literals.push(literal);
+    literal = "";
+    i += m[0].length - 1;
+  }
+  literals.push(literal);
+  if (convs.length === 0) return undefined;
+  if (convs.length !== 1 && convs.length !== 3) {
+    throw new VoxportError(
+      "INVALID_ARGUMENT",
+      `pattern "${pattern}": use one %d (z) or three (x, y, z in that order), found ${convs.length}; ` +
+        "for another order use --z-regex with named groups (?<x>…)(?<y>…)(?<z>…)",
+    );
+  }
+  const fields: ("x" | "y" | "z")[] = convs.length === 1 ? ["z"] : ["x", "y", "z"];
+  const format = (values: { x?: number; y?: number; z: number }): string => {
+    let out = literals[0];
+    convs.forEach((c, k) => {
+      out += String(values[fields[k]] ?? 0).padStart(c.width, c.zero ? "0" : " ") + literals[k + 1];
+    });
+    return out;
+  };
+  const re = new RegExp(`^${literals.map(escapeRegExp).join("( *\\d+)")}$`, "s");
+  const parse = (name: string) => {
+    const m = re.exec(name);
+    if (m === null) return undefined;
+    const values: { x?: number; y?: number; z: number } = { z: 0 };
+    for (let k = 0; k < fields.length; k++) {
+      const n = Number(m[k + 1].trim());
+      if (!Number.isSafeInteger(n)) return undefined;
+      values[fields[k]] = n;
+    }
+    return format(values) === name ? values : undefined;
+  };
+  return { source: pattern, fields, format, parse };
 }

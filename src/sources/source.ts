@@ -14,6 +14,11 @@ export interface VolumeSource {
   readonly channels: number;
   /** Voxel size in nm when the source knows it (NIfTI does; image stacks do not). */
   readonly resolution?: Vec3;
+  /**
+   * The scale-0 voxel_offset this source suggests when the user gives none (aligned sections:
+   * the global position of voxel (0, 0, 0), so dataset coordinates are the registry's).
+   */
+  readonly voxelOffset?: Vec3;
   read(box: Box, options?: { signal?: AbortSignal }): Promise<Block>;
   close?(): Promise<void>;
 }

@@ -1,11 +1,15 @@
 import { VoxportError } from "../errors.js";
 import type { Vec3 } from "../ops/array.js";
 import { bytesPerVoxel } from "../ops/array.js";
+import type { Box } from "../ops/bbox.js";
 import { parseInfo } from "../precomputed/info.js";
 import { buildScales } from "../precomputed/pyramid.js";
 import type { Encoding, PrecomputedInfo } from "../precomputed/types.js";
+import { alignedSpecOf } from "../sources/aligned/spec.js";
+import { ContrastSource, withContrast } from "../sources/contrast.js";
 import { openSource } from "../sources/open.js";
 import type { SourceSpec } from "../sources/spec.js";
+import { detectFileKind } from "../sources/tiff/detect.js";
 import type { IngestJob } from "./job.js";
 import { applySharding, checkEncoding, type ShardingOptions } from "./layout.js";
 import { countStageTasks, planStages } from "./plan.js";
@@ -46,6 +50,14 @@ export interface IngestOptions extends RunOptions, EncodingOptions, ShardingOpti
   zRegex?: string;
   /** Remote sources: a regex selecting the slice objects under the prefix. */
   filter?: string;
+  /** Aligned sections: the output extent in the list's global coordinates (from --task). */
+  box?: Box;
+  /** Aligned float32 sections: NaN becomes 0 (ChunkFlow's isRemoveNaN). */
+  removeNaN?: boolean;
+  /** Map voxels to uint8 through a window, or one sampled from the source (src/sources/contrast.ts). */
+  contrast?: "auto" | [number, number];
+  /** Image stacks: missing z numbers (and tiles) read as zeros instead of failing. */
+  allowGaps?: boolean;
 }
 
 export const DEFAULTS = {
@@ -64,14 +76,29 @@ export const runIngest = runJob;
 
 /** Which kind of input the ingest options name. One place, so new kinds add one case. */
 export function sourceSpecOf(opts: IngestOptions): SourceSpec {
-  return { kind: "image-stack", input: opts.source, zRegex: opts.zRegex, filter: opts.filter };
+  if (opts.source.startsWith("render://")) return { kind: "render", input: opts.source };
+  const aligned = alignedSpecOf(opts);
+  if (aligned) return aligned;
+  const file = detectFileKind(opts.source);
+  if (file !== undefined) return { kind: file, input: opts.source };
+  return {
+    kind: "image-stack",
+    input: opts.source,
+    zRegex: opts.zRegex,
+    filter: opts.filter,
+    ...(opts.allowGaps ? { allowGaps: true } : {}),
+  };
 }
 
 /** Open and validate the source, build the target info and the plan. Writes nothing. */
 export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
-  const sourceSpec = sourceSpecOf(opts);
-  const source = await openSource(sourceSpec);
+  let sourceSpec = sourceSpecOf(opts);
+  let source = await openSource(sourceSpec);
   const type = opts.type ?? "image";
+  if (opts.contrast !== undefined) {
+    // Resolved here, once: the job stores numbers, so every worker maps voxels alike.
+    ({ spec: sourceSpec, source } = await withContrast(sourceSpec, source, opts.contrast, type));
+  }
   if (type === "segmentation") {
     if (source.channels !== 1) {
       throw new VoxportError(
@@ -86,7 +113,7 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
       );
     }
   }
-  const offset = opts.offset ?? [0, 0, 0];
+  const offset = opts.offset ?? source.voxelOffset ?? [0, 0, 0];
   // Labels that compressed_segmentation can hold get it by default: it is what viewers expect.
   const encoding =
     opts.encoding ??
@@ -124,7 +151,10 @@ export async function prepareIngest(opts: IngestOptions): Promise<PreparedJob> {
   const plan = planStages(info.scales, {
     memoryBytes,
     workers: Math.max(1, workers),
-    bytesPerVoxel: bytesPerVoxel(source.dtype),
+    // A contrast window holds the source's own block beside the uint8 one while it maps.
+    bytesPerVoxel:
+      bytesPerVoxel(source.dtype) +
+      (source instanceof ContrastSource ? bytesPerVoxel(source.inner.dtype) : 0),
     channels: source.channels,
   });
   const job: IngestJob = {

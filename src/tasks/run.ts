@@ -4,7 +4,8 @@ import { serializeInfo } from "../precomputed/info.js";
 import type { PrecomputedInfo } from "../precomputed/types.js";
 import type { VolumeSource } from "../sources/source.js";
 import { readBytes } from "../storage/io.js";
-import type { KvStore } from "../storage/kvstore.js";
+import type { KvStore, PublicAccess } from "../storage/kvstore.js";
+import { applyPublicAccess } from "../storage/public-access.js";
 import { openStore } from "../storage/registry.js";
 import { ThreadPool } from "../worker/pool.js";
 import { openTaskContext, runIngestTask, type TaskEvent, type TaskResult } from "./ingest-task.js";
@@ -30,6 +31,8 @@ export interface PreparedJob {
   overBudget: boolean;
   taskCounts: number[];
   overwrite: boolean;
+  /** `--public` / `--cors`: applied to the destination before any task runs. */
+  access?: PublicAccess;
 }
 
 export interface ProgressEvent {
@@ -143,6 +146,8 @@ export async function runJob(p: PreparedJob, hooks: JobHooks = {}): Promise<JobS
     seconds: 0,
   };
   const state = await checkDestination(store, p);
+  // Before any task: a bucket that refuses a public policy fails the job now, not after hours.
+  if (p.access !== undefined) await applyPublicAccess(store, p.access, { signal: hooks.signal });
   if (state === "complete") {
     summary.status = "already-complete";
     summary.resumed = summary.tasks;
