@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CreateQueueCommand,
@@ -7,15 +7,16 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { Redis } from "ioredis";
 import { openQueue } from "../src/queue/open.js";
 import type { Queue, QueueItem } from "../src/queue/queue.js";
-import { RedisClient } from "../src/queue/redis/resp.js";
 import { missing, type Server, sqsUrl, startMoto, startRedis } from "../test/queue/servers.js";
 
 /**
  * Queue throughput (issue "Distributed execution on real queues"):
- *  - fq and Redis: enqueue 1,000,000 tasks (batches of 10,000), then the per-task cost of one
- *    lease + renew + complete cycle, one task at a time, on that full queue;
+ *  - fq and Redis: enqueue 1,000,000 tasks (fq: batches of 10,000; Redis: batches of 100,000,
+ *    which the queue sends as BullMQ addBulk pipelines of 1,000, four in flight), then the
+ *    per-task cost of one lease + renew + complete cycle, one task at a time, on that full queue;
  *  - SQS on moto: enqueue 20,000 tasks (SendMessageBatch of 10, concurrent senders) next to the
  *    emulator's own floor — the same number of bare SendMessageBatch calls with the same
  *    concurrency, into queues of the same sizes — so the figure shows voxport's overhead, not
@@ -42,7 +43,18 @@ export interface CycleFigures {
 
 export interface QueueBenchResult {
   fq?: { enqueue: EnqueueFigures; cycle: CycleFigures };
-  redis?: { enqueue: EnqueueFigures; cycle: CycleFigures; usedMemoryBytes: number };
+  redis?: {
+    enqueue: EnqueueFigures;
+    cycle: CycleFigures;
+    usedMemoryBytes: number;
+    /** CPU time per enqueued task: this process (BullMQ + ioredis) and the Redis server. The
+     * machine may be shared, so these say more than the wall-clock rate alone. */
+    clientCpuMicros: number;
+    serverCpuMicros: number;
+    /** 1-minute load average when the enqueue finished, and the CPU count. */
+    load: number;
+    cpus: number;
+  };
   sqs?: {
     enqueue: EnqueueFigures;
     floor: EnqueueFigures & { calls: number };
@@ -150,12 +162,32 @@ export async function benchQueue(opts: QueueBenchOptions = {}): Promise<QueueBen
         const server: Server = await startRedis();
         try {
           const q = await openQueue(`${server.url}/bench`);
-          const enqueue = await enqueueMany(() => q, tasks);
-          const c = new RedisClient({ host: "127.0.0.1", port: server.port });
-          const info = String(await c.call("INFO", "memory"));
-          await c.close();
-          const usedMemoryBytes = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
-          out.redis = { enqueue, cycle: await cycle(q, cycles), usedMemoryBytes };
+          const c = new Redis({ host: "127.0.0.1", port: server.port });
+          const serverCpu = async () => {
+            const info = await c.info("cpu");
+            const field = (name: string) =>
+              Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+            return field("used_cpu_user") + field("used_cpu_sys");
+          };
+          const server0 = await serverCpu();
+          const client0 = process.cpuUsage();
+          // Batches of 100,000: the queue pipelines them to Redis in chunks of 1,000.
+          const enqueue = await enqueueMany(() => q, tasks, 100_000);
+          const client = process.cpuUsage(client0);
+          const serverSeconds = (await serverCpu()) - server0;
+          const usedMemoryBytes = Number(
+            /used_memory:(\d+)/.exec(await c.info("memory"))?.[1] ?? 0,
+          );
+          await c.quit();
+          out.redis = {
+            enqueue,
+            cycle: await cycle(q, cycles),
+            usedMemoryBytes,
+            clientCpuMicros: (client.user + client.system) / tasks,
+            serverCpuMicros: (serverSeconds * 1e6) / tasks,
+            load: loadavg()[0],
+            cpus: availableParallelism(),
+          };
           await q.close();
         } finally {
           await server.stop();
@@ -263,7 +295,9 @@ export function formatQueueBench(r: QueueBenchResult): string[] {
       "Redis 7",
       r.redis.enqueue,
       r.redis.cycle,
-      `; Redis memory ${(r.redis.usedMemoryBytes / 1024 ** 2).toFixed(0)} MiB`,
+      `; Redis memory ${(r.redis.usedMemoryBytes / 1024 ** 2).toFixed(0)} MiB; CPU per enqueued task: ` +
+        `${r.redis.clientCpuMicros.toFixed(0)} µs here, ${r.redis.serverCpuMicros.toFixed(0)} µs in Redis ` +
+        `(load ${r.redis.load.toFixed(1)} on ${r.redis.cpus} CPUs)`,
     );
   }
   if (r.sqs) {

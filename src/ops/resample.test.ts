@@ -70,7 +70,10 @@ describe("resample", () => {
         const sx = inv[0] * (i + 0.5) + inv[2] * (j + 0.5) + inv[4];
         const sy = inv[1] * (i + 0.5) + inv[3] * (j + 0.5) + inv[5];
         if (sx < 1 || sy < 1 || sx > 63 || sy > 63) continue;
-        assert.ok(Math.abs((out.data[j * 100 + i] as number) - ramp(sx, sy)) < 1e-3, `output (${i}, ${j})`);
+        assert.ok(
+          Math.abs((out.data[j * 100 + i] as number) - ramp(sx, sy)) < 1e-3,
+          `output (${i}, ${j})`,
+        );
         checked++;
       }
     }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { bossJobSchema } from "../boss/job.js";
-import { type GraphMessageV1, graphMessage } from "../graph/tasks.js";
 import { VoxportError } from "../errors.js";
+import { type GraphMessageV1, graphMessage } from "../graph/tasks.js";
 import { PUBLISH_ID } from "../tasks/deps.js";
 import type { IngestTask } from "../tasks/job.js";
 import type { QueueItem } from "./queue.js";

@@ -5,7 +5,7 @@ import { DEFAULT_QUEUE_OPTIONS, type Queue, type QueueOptions } from "./queue.js
  * Queue URL → backend, as python-task-queue's `initialize_api`:
  *   mem://NAME                       in-process (tests, `--workers` on one machine)
  *   fq:///abs/path  fq://rel/path    a directory queue (local disk or a shared HPC filesystem)
- *   redis://[:password@]host:port[/db]/NAME   Redis ≥ 5 (own Lua scripts, BullMQ's rules)
+ *   redis://[:password@]host:port[/db]/NAME   BullMQ on Redis ≥ 5, one BullMQ queue per stage
  *   sqs://…                          AWS SQS or an emulator, see sqs/url.ts
  * Query parameters common to all: `max-attempts`, `max-leases`, `retry-delay` (ms).
  * Backends load lazily, so the AWS SDK is only imported for sqs:// URLs.

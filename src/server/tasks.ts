@@ -68,7 +68,9 @@ export class TaskRunner {
     if (message.kind === "graph") {
       // Graph stores (level://, bigtable://) are not object-store prefixes that --allow can
       // confine, and an embedded store belongs to one process: graph jobs run on `voxport work`.
-      throw new MessageError("graph chunk tasks are not accepted over HTTP; run them with voxport work");
+      throw new MessageError(
+        "graph chunk tasks are not accepted over HTTP; run them with voxport work",
+      );
     }
     checkAllowed(this.confinement, message.job, "job");
     // BOSS messages carry their job, source included: confined before anything runs.

@@ -86,7 +86,9 @@ export async function checkAgainstTruth(g: SyntheticGraph, store: GraphStore): P
   assert.ok(objects.length > 1 && objects.some((o) => o.length > 1), "a non-trivial dataset");
   const roots = await rootsOf(store, g.supervoxels);
   const rootOf = new Map<bigint, bigint>();
-  g.supervoxels.forEach((sv, i) => rootOf.set(sv, roots[i]));
+  g.supervoxels.forEach((sv, i) => {
+    rootOf.set(sv, roots[i]);
+  });
   for (const r of roots)
     assert.equal(layerOf(r), top, `root ${r} is at layer ${layerOf(r)}, not ${top}`);
   const seen = new Map<bigint, number>();
