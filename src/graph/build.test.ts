@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkAgainstTruth } from "../../test/conformance/graph-store.js";
+import { checkAgainstTruth, inputOf } from "../../test/conformance/graph-store.js";
 import type { Vec3 } from "../ops/array.js";
-import { buildInProcess, type GraphInput } from "./build.js";
-import { emptyEdges } from "./layer2.js";
+import { buildInProcess } from "./build.js";
 import { leavesOf, rootsOf } from "./read.js";
 import { MemoryGraphStore } from "./store.js";
-import { type SyntheticGraph, syntheticGraph } from "./synthetic.js";
-
-function inputOf(g: SyntheticGraph): GraphInput {
-  return {
-    edges: async (c: Vec3) =>
-      g.edges.get(c.join("_")) ?? {
-        inChunk: emptyEdges(),
-        betweenChunk: emptyEdges(),
-        crossChunk: emptyEdges(),
-      },
-    components: async (c: Vec3) => g.components.get(c.join("_")) ?? new Map(),
-  };
-}
+import { syntheticGraph } from "./synthetic.js";
 
 describe("chunked graph build", () => {
   const cases: { name: string; size: Vec3; chunk: Vec3; sv: number; p: number; cross?: number }[] =

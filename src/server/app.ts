@@ -237,21 +237,26 @@ export async function buildServer(o: ServeOptions): Promise<Server> {
     return success(req, reply, r as unknown as Record<string, unknown>);
   });
 
-  app.post("/ngmeta", async (req, reply) => {
-    const b = parse(ngMetaBody, req.body);
-    const jpeg = checkAllowed(
+  /** The jpeg and (optional) raw dataset locations a /ngmeta or /ngshard body names, confined. */
+  const destinations = (b: { dest: string; dest_raw?: string; writeRaw: boolean }) => ({
+    jpeg: checkAllowed(
       confinement,
       joinLocation(bucketLocation(confinement, b.dest, "dest"), JPEG_PATH, "dest"),
       "dest",
-    );
-    const raw =
+    ),
+    raw:
       b.writeRaw && b.dest_raw
         ? checkAllowed(
             confinement,
             joinLocation(bucketLocation(confinement, b.dest_raw, "dest_raw"), RAW_PATH, "dest_raw"),
             "dest_raw",
           )
-        : undefined;
+        : undefined,
+  });
+
+  app.post("/ngmeta", async (req, reply) => {
+    const b = parse(ngMetaBody, req.body);
+    const { jpeg, raw } = destinations(b);
     const r = await limited(reply, () =>
       ngMeta(geometry(b), openStore(jpeg), raw ? openStore(raw) : undefined),
     );
@@ -261,19 +266,7 @@ export async function buildServer(o: ServeOptions): Promise<Server> {
 
   app.post("/ngshard", async (req, reply) => {
     const b = parse(ngShardBody, req.body);
-    const jpeg = checkAllowed(
-      confinement,
-      joinLocation(bucketLocation(confinement, b.dest, "dest"), JPEG_PATH, "dest"),
-      "dest",
-    );
-    const raw =
-      b.writeRaw && b.dest_raw
-        ? checkAllowed(
-            confinement,
-            joinLocation(bucketLocation(confinement, b.dest_raw, "dest_raw"), RAW_PATH, "dest_raw"),
-            "dest_raw",
-          )
-        : undefined;
+    const { jpeg, raw } = destinations(b);
     const tmp = bucketLocation(confinement, b.source, "source");
     const r = await limited(reply, (signal) =>
       ngShard(

@@ -27,7 +27,7 @@ import {
   sliceKind,
 } from "./decode.js";
 import { listSlices, type SliceFile } from "./slice-list.js";
-import type { VolumeSource } from "./source.js";
+import { checkReadBox, type VolumeSource } from "./source.js";
 
 /** Headers read at once while opening. */
 export const OPEN_CONCURRENCY = 16;
@@ -107,19 +107,7 @@ export class ImageStackSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    for (let d = 0; d < 3; d++) {
-      if (
-        !Number.isSafeInteger(box.min[d]) ||
-        !Number.isSafeInteger(box.max[d]) ||
-        box.max[d] < box.min[d]
-      ) {
-        throw new VoxportError(
-          "INVALID_ARGUMENT",
-          `${this.description}: bad read box ${boxToString(box)}`,
-        );
-      }
-    }
-    throwIfAborted(signal, `${this.description}: read ${boxToString(box)}`);
+    checkReadBox(this.description, box, signal);
     const sx = box.max[0] - box.min[0];
     const sy = box.max[1] - box.min[1];
     const sz = box.max[2] - box.min[2];

@@ -35,9 +35,9 @@ import { createGunzip } from "node:zlib";
 import * as nifti from "nifti-reader-js";
 import { VoxportError } from "../errors.js";
 import { type Block, type DataType, makeBlock, type TypedArray, type Vec3 } from "../ops/array.js";
-import { type Box, boxToString } from "../ops/bbox.js";
+import type { Box } from "../ops/bbox.js";
 import { throwIfAborted } from "../storage/abort.js";
-import type { VolumeSource } from "./source.js";
+import { checkReadBox, type VolumeSource } from "./source.js";
 
 /** How a stored NIfTI type is read: bytes per voxel, a reader, and the output type. */
 interface StoredType {
@@ -108,19 +108,7 @@ export class NiftiSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    for (let d = 0; d < 3; d++) {
-      if (
-        !Number.isSafeInteger(box.min[d]) ||
-        !Number.isSafeInteger(box.max[d]) ||
-        box.max[d] < box.min[d]
-      ) {
-        throw new VoxportError(
-          "INVALID_ARGUMENT",
-          `${this.path}: bad read box ${boxToString(box)}`,
-        );
-      }
-    }
-    throwIfAborted(signal, `${this.path}: read ${boxToString(box)}`);
+    checkReadBox(this.path, box, signal);
     const sx = box.max[0] - box.min[0];
     const sy = box.max[1] - box.min[1];
     const sz = box.max[2] - box.min[2];

@@ -1,5 +1,7 @@
+import { VoxportError } from "../errors.js";
 import type { Block, DataType, Vec3 } from "../ops/array.js";
-import type { Box } from "../ops/bbox.js";
+import { type Box, boxToString } from "../ops/bbox.js";
+import { throwIfAborted } from "../storage/abort.js";
 
 /**
  * A read-only volume input. Coordinates are the source's own voxel indices: [0, size).
@@ -21,4 +23,21 @@ export interface VolumeSource {
   readonly voxelOffset?: Vec3;
   read(box: Box, options?: { signal?: AbortSignal }): Promise<Block>;
   close?(): Promise<void>;
+}
+
+/**
+ * The checks every `read` starts with: whole, ordered box coordinates (a bad box is a caller's
+ * bug, named with the source), and the abort signal.
+ */
+export function checkReadBox(where: string, box: Box, signal?: AbortSignal): void {
+  for (let d = 0; d < 3; d++) {
+    if (
+      !Number.isSafeInteger(box.min[d]) ||
+      !Number.isSafeInteger(box.max[d]) ||
+      box.max[d] < box.min[d]
+    ) {
+      throw new VoxportError("INVALID_ARGUMENT", `${where}: bad read box ${boxToString(box)}`);
+    }
+  }
+  throwIfAborted(signal, `${where}: read ${boxToString(box)}`);
 }

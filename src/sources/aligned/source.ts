@@ -29,7 +29,7 @@ import {
 } from "../../ops/resample.js";
 import { throwIfAborted } from "../../storage/abort.js";
 import { mapLimit } from "../concurrency.js";
-import type { VolumeSource } from "../source.js";
+import { checkReadBox, type VolumeSource } from "../source.js";
 import { readSectionList, type SectionEntry, type SectionList, sectionPath } from "./registry.js";
 import { openSectionFile, type SectionFile } from "./section.js";
 
@@ -119,19 +119,7 @@ export class AlignedSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    for (let d = 0; d < 3; d++) {
-      if (
-        !Number.isSafeInteger(box.min[d]) ||
-        !Number.isSafeInteger(box.max[d]) ||
-        box.max[d] < box.min[d]
-      ) {
-        throw new VoxportError(
-          "INVALID_ARGUMENT",
-          `${this.description}: bad read box ${boxToString(box)}`,
-        );
-      }
-    }
-    throwIfAborted(signal, `${this.description}: read ${boxToString(box)}`);
+    checkReadBox(this.description, box, signal);
     const [sx, sy, sz] = [0, 1, 2].map((d) => box.max[d] - box.min[d]);
     const nc = this.channels;
     const block = makeBlock(this.dtype, [sx, sy, sz, nc]);

@@ -13,9 +13,8 @@
 import { VoxportError } from "../../errors.js";
 import { type Block, type DataType, makeBlock, type Vec3 } from "../../ops/array.js";
 import { type Box, boxToString } from "../../ops/bbox.js";
-import { throwIfAborted } from "../../storage/abort.js";
 import { mapLimit } from "../concurrency.js";
-import type { VolumeSource } from "../source.js";
+import { checkReadBox, type VolumeSource } from "../source.js";
 import { TiffFile } from "./reader.js";
 
 /** Pages decoded at once by one `read`. */
@@ -53,19 +52,7 @@ export class TiffSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    for (let d = 0; d < 3; d++) {
-      if (
-        !Number.isSafeInteger(box.min[d]) ||
-        !Number.isSafeInteger(box.max[d]) ||
-        box.max[d] < box.min[d]
-      ) {
-        throw new VoxportError(
-          "INVALID_ARGUMENT",
-          `${this.description}: bad read box ${boxToString(box)}`,
-        );
-      }
-    }
-    throwIfAborted(signal, `${this.description}: read ${boxToString(box)}`);
+    checkReadBox(this.description, box, signal);
     const sx = box.max[0] - box.min[0];
     const sy = box.max[1] - box.min[1];
     const sz = box.max[2] - box.min[2];
