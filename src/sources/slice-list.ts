@@ -127,44 +127,17 @@ export interface PrintfPattern {
  * the string has no conversion at all; throws INVALID_ARGUMENT for anything else with a `%`.
  */
 export function parsePrintfPattern(pattern: string): PrintfPattern | undefined {
-  const parts: string[] = [];
-  let conv: { zero: boolean; width: number } | undefined;
-  let literal = "";
-  let count = 0;
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i];
-    if (ch !== "%") {
-      literal += ch;
-      continue;
-    }
-    if (pattern[i + 1] === "%") {
-      literal += "%";
-      i++;
-      continue;
-    }
-    const m = /^%(0?)(\d*)[diu]/.exec(pattern.slice(i));
-    if (m === null) {
-      throw new VoxportError(
-        "INVALID_ARGUMENT",
-        `pattern "${pattern}": unsupported conversion at "${pattern.slice(i, i + 5)}" (use %d, %4d or %04d)`,
-      );
-    }
-    count++;
-    conv = { zero: m[1] === "0", width: m[2] === "" ? 0 : Number(m[2]) };
-    parts.push(literal);
-    literal = "";
-    i += m[0].length - 1;
-  }
+  const { literals, convs } = splitConversions(pattern);
+  const count = convs.length;
   if (count === 0) return undefined;
-  if (count > 1 || conv === undefined) {
+  if (count > 1) {
     throw new VoxportError(
       "INVALID_ARGUMENT",
       `pattern "${pattern}": exactly one %d conversion is allowed, found ${count}`,
     );
   }
-  const prefix = parts[0];
-  const suffix = literal;
-  const { zero, width } = conv;
+  const [prefix, suffix] = literals;
+  const { zero, width } = convs[0];
   const format = (n: number): string => {
     const digits = String(n);
     return prefix + digits.padStart(width, zero ? "0" : " ") + suffix;
@@ -497,11 +470,14 @@ export interface Template {
 }
 
 /**
- * A printf file-name template: one integer conversion (z), or three (x, y, z in that order,
- * e.g. `tile_%d_%d_z%04d.png`). Conversions as in parsePrintfPattern. Undefined when there is
- * no conversion; INVALID_ARGUMENT for 2 or more than 3.
+ * Splits a printf template into its literal parts and its integer conversions (`%d`, `%4d`,
+ * `%04d`; `%%` is a literal percent sign): literals[k] precedes conversion k, and the last
+ * literal follows the last conversion.
  */
-export function parseTemplate(pattern: string): Template | undefined {
+function splitConversions(pattern: string): {
+  literals: string[];
+  convs: { zero: boolean; width: number }[];
+} {
   const literals: string[] = [];
   const convs: { zero: boolean; width: number }[] = [];
   let literal = "";
@@ -529,6 +505,16 @@ export function parseTemplate(pattern: string): Template | undefined {
     i += m[0].length - 1;
   }
   literals.push(literal);
+  return { literals, convs };
+}
+
+/**
+ * A printf file-name template: one integer conversion (z), or three (x, y, z in that order,
+ * e.g. `tile_%d_%d_z%04d.png`). Conversions as in parsePrintfPattern. Undefined when there is
+ * no conversion; INVALID_ARGUMENT for 2 or more than 3.
+ */
+export function parseTemplate(pattern: string): Template | undefined {
+  const { literals, convs } = splitConversions(pattern);
   if (convs.length === 0) return undefined;
   if (convs.length !== 1 && convs.length !== 3) {
     throw new VoxportError(
