@@ -1,5 +1,5 @@
 import { VoxportError } from "../errors.js";
-import type { ByteRange } from "./kvstore.js";
+import type { ByteRange, StoredObject } from "./kvstore.js";
 
 /**
  * Byte-range semantics shared by all drivers, chosen to match what HTTP servers and S3 do:
@@ -48,4 +48,19 @@ export function rangeHeader(range: ByteRange): string {
   return "suffixLength" in range
     ? `bytes=-${range.suffixLength}`
     : `bytes=${range.offset}-${range.offset + range.length - 1}`;
+}
+
+/**
+ * Where every driver's ranged `get` starts: the range is checked, and a zero-length one is
+ * answered from `stat` (no request can express it). Undefined means: go and fetch.
+ */
+export async function answerEmptyRange(
+  range: ByteRange,
+  where: string,
+  stat: () => Promise<{ size: number } | undefined>,
+): Promise<{ object: StoredObject | undefined } | undefined> {
+  checkRange(range, where);
+  if (!isEmptyRange(range)) return undefined;
+  const s = await stat();
+  return { object: s === undefined ? undefined : { data: new Uint8Array(0), totalSize: s.size } };
 }

@@ -20,7 +20,7 @@ import {
   CORS_REQUEST_HEADERS,
   mergeOrigins,
 } from "../public-access.js";
-import { checkRange, isEmptyRange, rangeBounds } from "../range.js";
+import { answerEmptyRange, rangeBounds } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -114,11 +114,10 @@ export class GcsKvStore implements KvStore {
     let start: number | undefined;
     let end: number | undefined;
     if (range !== undefined) {
-      checkRange(range, `${this.url}/${key}`);
-      if (isEmptyRange(range)) {
-        const stat = await this.stat(key, { signal });
-        return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
-      }
+      const empty = await answerEmptyRange(range, `${this.url}/${key}`, () =>
+        this.stat(key, { signal }),
+      );
+      if (empty) return empty.object;
       if ("suffixLength" in range) end = -range.suffixLength;
       else {
         start = range.offset;

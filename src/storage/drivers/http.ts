@@ -8,7 +8,7 @@ import type {
   PutOptions,
   StoredObject,
 } from "../kvstore.js";
-import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
+import { answerEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import { RetryableError, type RetryPolicy, retryAfterMs, withRetries } from "../retry.js";
 
 /**
@@ -81,13 +81,9 @@ export class HttpKvStore implements KvStore {
         return { data, contentType: contentType(response), totalSize: data.length };
       });
     }
-    checkRange(range, url);
     // HTTP cannot express an empty range (`bytes=5-4`, `bytes=-0` are unsatisfiable).
-    if (isEmptyRange(range)) {
-      const stat = await this.stat(key, { signal });
-      if (stat === undefined) return undefined;
-      return { data: new Uint8Array(0), totalSize: stat.size };
-    }
+    const empty = await answerEmptyRange(range, url, () => this.stat(key, { signal }));
+    if (empty) return empty.object;
     // fetch adds `Accept-Encoding: identity` to ranged requests (Fetch spec), so the range
     // addresses stored bytes, not an on-the-fly gzip stream.
     const init = {

@@ -36,7 +36,7 @@ import {
   CORS_REQUEST_HEADERS,
   mergeOrigins,
 } from "../public-access.js";
-import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
+import { answerEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -197,11 +197,10 @@ export class S3KvStore implements KvStore {
     const what = `cannot read ${this.url}/${key}`;
     throwIfAborted(signal, what);
     if (range !== undefined) {
-      checkRange(range, `${this.url}/${key}`);
-      if (isEmptyRange(range)) {
-        const stat = await this.stat(key, { signal });
-        return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
-      }
+      const empty = await answerEmptyRange(range, `${this.url}/${key}`, () =>
+        this.stat(key, { signal }),
+      );
+      if (empty) return empty.object;
     }
     const result = await this.call(what, signal, async (abortSignal) => {
       try {

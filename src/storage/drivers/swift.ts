@@ -14,7 +14,7 @@ import type {
   StoredObject,
 } from "../kvstore.js";
 import { CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, mergeOrigins } from "../public-access.js";
-import { checkRange, isEmptyRange, rangeBounds, rangeHeader } from "../range.js";
+import { answerEmptyRange, rangeBounds, rangeHeader } from "../range.js";
 import {
   defaultConcurrency,
   defaultRetryPolicy,
@@ -132,11 +132,10 @@ export class SwiftKvStore implements KvStore {
     const what = `cannot read ${this.url}/${key}`;
     throwIfAborted(signal, what);
     if (range !== undefined) {
-      checkRange(range, `${this.url}/${key}`);
-      if (isEmptyRange(range)) {
-        const stat = await this.stat(key, { signal });
-        return stat === undefined ? undefined : { data: new Uint8Array(0), totalSize: stat.size };
-      }
+      const empty = await answerEmptyRange(range, `${this.url}/${key}`, () =>
+        this.stat(key, { signal }),
+      );
+      if (empty) return empty.object;
     }
     const headers: Record<string, string> =
       range === undefined ? {} : { Range: rangeHeader(range) };
