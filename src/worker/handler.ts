@@ -22,7 +22,7 @@ import {
   type TaskResult,
 } from "../tasks/ingest-task.js";
 import { type IngestJob, type IngestTask, JOB_KEY } from "../tasks/job.js";
-import { publishDataset } from "../tasks/run.js";
+import { dropStaleMarker, publishDataset } from "../tasks/run.js";
 import type { ThreadPool } from "./pool.js";
 
 /**
@@ -118,8 +118,7 @@ export class IngestHandler {
 
   /**
    * A task whose lease was lost ran anyway (a duplicate: another worker has it). If the job was
-   * published meanwhile, the done marker this run wrote at its end would bring `.voxport/` back
-   * into the finished dataset: remove it.
+   * published meanwhile, the done marker this run wrote at its end must not stay.
    */
   readonly dropped = async (lease: Lease): Promise<void> => {
     let msg: ReturnType<typeof parseMessage>;
@@ -129,10 +128,7 @@ export class IngestHandler {
       return;
     }
     if (msg.kind !== "ingest") return;
-    const store = this.store(msg.job);
-    if ((await store.stat(JOB_KEY)) === undefined && (await store.stat("info")) !== undefined) {
-      await store.delete(markerKey(msg.task));
-    }
+    await dropStaleMarker(this.store(msg.job), markerKey(msg.task));
   };
 
   /** BOSS tasks run here, not on the pool: they are HTTP-bound (see src/boss/task.ts). */
@@ -187,6 +183,9 @@ export class IngestHandler {
       return { kind: "ingest", parents, skipped: true };
     }
     const result = await this.runTask(job, task);
+    // Some queues cannot always tell a duplicate delivery from the real one (SQS accepts a stale
+    // receipt handle), so every run checks that it did not outlive the job.
+    await dropStaleMarker(this.store(msg.job), markerKey(task));
     return { kind: "ingest", parents, result };
   };
 }
