@@ -87,6 +87,9 @@ export function jobRecord(p: PreparedJob, test: boolean): QueueJobRecord {
   };
 }
 
+const ENQUEUE_CHUNK = 10_000;
+const ENQUEUE_DEPTH = 4;
+
 export async function enqueueJob(
   p: PreparedJob,
   queue: Queue,
@@ -107,9 +110,19 @@ export async function enqueueJob(
   const tasks = test
     ? centreTasks(scales, job.stages, TEST_TASKS)
     : [...stageTasks(scales, job.stages[0], 0)];
+  // Chunks of 10,000 (bounded memory for the messages), a few in flight so that backends that
+  // can place them in parallel (fq's placement threads, Redis pipelines, SQS senders) do.
   let enqueued = 0;
-  for (let i = 0; i < tasks.length; i += 10_000) {
-    enqueued += await queue.enqueue(tasks.slice(i, i + 10_000).map((t) => taskItem(job, t)));
+  const inFlight: Promise<number>[] = [];
+  for (let i = 0; i < tasks.length; i += ENQUEUE_CHUNK) {
+    if (inFlight.length >= ENQUEUE_DEPTH) enqueued += await (inFlight.shift() as Promise<number>);
+    const p = queue.enqueue(tasks.slice(i, i + ENQUEUE_CHUNK).map((t) => taskItem(job, t)));
+    p.catch(() => {}); // reported when awaited below; no unhandled rejection meanwhile
+    inFlight.push(p);
+  }
+  for (const r of await Promise.allSettled(inFlight)) {
+    if (r.status === "rejected") throw r.reason;
+    enqueued += r.value;
   }
   return { state, enqueued, offered: tasks.length, totals, test };
 }

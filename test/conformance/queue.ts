@@ -16,6 +16,9 @@ export interface QueueConformanceOptions {
   shortLeaseMs?: number;
   /** Per-stage pending/leased are not known exactly (SQS): skip those assertions. */
   approximateCounts?: boolean;
+  /** Tasks in the big-enqueue case (several calls in flight, overlapping). Default 25,000 — past
+   * fq's threshold for placement threads; 0 skips it (SQS on moto does ~200 tasks/s). */
+  bigEnqueue?: number;
 }
 
 let counter = 0;
@@ -85,6 +88,48 @@ export function queueConformance(
         assert.equal(stage(s, 1).enqueued, 1);
         await assert.rejects(q.enqueue([item("bad id/with slash")]));
       }));
+
+    const big = opts.bigEnqueue ?? 25_000;
+    test(
+      `${big} tasks in calls 4 at a time, then again overlapping: each id counted once, bodies intact`,
+      { skip: big === 0 && "bigEnqueue: 0" },
+      () =>
+        withQueue("big", async (q) => {
+          const body = (i: number) => JSON.stringify({ v: 1, i, pad: "x".repeat(i % 97) });
+          const items = (from: number, to: number) => {
+            const out: QueueItem[] = [];
+            for (let i = from; i < Math.min(big, to); i++) out.push(item(`b${i}`, i % 3, body(i)));
+            return out;
+          };
+          const chunk = Math.ceil(big / 4);
+          // Two-thirds of the ids, in 4 concurrent calls (as `voxport ingest --queue` sends them).
+          const first = Math.floor((big * 2) / 3);
+          const q4 = Math.ceil(first / 4);
+          const calls = [0, 1, 2, 3].map((k) =>
+            q.enqueue(items(k * q4, Math.min(first, (k + 1) * q4))),
+          );
+          assert.equal(
+            (await Promise.all(calls)).reduce((a, b) => a + b, 0),
+            first,
+          );
+          // Then everything again in chunks, each overlapping known ids: only the new ones count.
+          let added = 0;
+          for (let start = 0; start < big; start += chunk)
+            added += await q.enqueue(items(start, start + chunk));
+          assert.equal(added, big - first, "known ids are not counted again");
+          const s = await q.stats();
+          assert.equal(
+            [0, 1, 2].reduce((n, k) => n + stage(s, k).enqueued, 0),
+            big,
+          );
+          assert.equal(stage(s, 1).enqueued, Math.floor((big - 2) / 3) + 1);
+          // A sample of tasks comes back with its own body.
+          const got = await leaseN(q, 200, long);
+          assert.equal(got.length, 200);
+          for (const l of got) assert.equal(l.body, body(Number(l.id.slice(1))), l.id);
+          assert.equal(new Set(got.map((l) => l.id)).size, 200, "no task leased twice");
+        }),
+    );
 
     test("lease hands each task to one holder with a fresh token; the body round-trips", () =>
       withQueue("lease", async (q) => {

@@ -40,6 +40,8 @@ import {
   qName,
   tsOf,
 } from "./names.js";
+import { BATCH, errno, placeBatch, token } from "./place.js";
+import { PlacePool, THREADED_MIN } from "./place-pool.js";
 
 /**
  * `fq://PATH`: a queue that is a directory, for one machine or an HPC cluster with a shared
@@ -69,25 +71,8 @@ import {
  *   gcsfuse or s3fs do not).
  */
 
-/** Tasks per batch file: ext4 allows 65,000 links per inode, each task takes two. */
-const BATCH = 10_000;
 /** Ready tasks a lease picks among at random, so workers do not all race for the same name. */
 const PICK_WINDOW = 64;
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException)?.code;
-}
-
-/** 256 subfolders for ids/: smaller directories make the per-task claim cheaper at millions. */
-function shard(id: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) & 0xff).toString(16).padStart(2, "0");
-}
-
-function token(): string {
-  return randomBytes(6).toString("hex");
-}
 
 export class FileQueue implements Queue {
   private readonly q: string;
@@ -95,6 +80,7 @@ export class FileQueue implements Queue {
   private cache: string[] = [];
   private cachePos = 0;
   private firstDoneMarked = false;
+  private placer?: PlacePool;
 
   private constructor(
     readonly url: string,
@@ -126,50 +112,7 @@ export class FileQueue implements Queue {
 
   /** Writes one batch file and places its tasks; returns how many ids were new. */
   private placeBatch(items: readonly QueueItem[]): number {
-    const parts: Buffer[] = [];
-    const locs: string[] = [];
-    let offset = 0;
-    for (const item of items) {
-      const b = Buffer.from(item.body);
-      parts.push(b);
-      locs.push(`${offset}.${b.length}`);
-      offset += b.length;
-    }
-    const batch = join(this.root, "batches", `${process.pid}-${token()}`);
-    writeFileSync(batch, Buffer.concat(parts));
-    const now = Date.now();
-    let n = 0;
-    try {
-      for (let i = 0; i < items.length; i++) {
-        const { id, stage } = items[i];
-        const entry = join(
-          this.q,
-          qName({ ts: now, stage, attempt: 0, token: FREE, loc: locs[i], id }),
-        );
-        try {
-          linkSync(batch, entry);
-        } catch (e) {
-          // The same id, pending under the very same name (enqueued again this millisecond).
-          if (errno(e) === "EEXIST") continue;
-          throw e;
-        }
-        try {
-          linkSync(batch, join(this.dir("ids", shard(id)), id));
-          n++;
-        } catch (e) {
-          if (errno(e) !== "EEXIST") throw e;
-          // Known id: take the entry back (if a worker leased it meanwhile, it runs twice).
-          try {
-            unlinkSync(entry);
-          } catch (e2) {
-            if (errno(e2) !== "ENOENT") throw e2;
-          }
-        }
-      }
-    } finally {
-      unlinkSync(batch); // the tasks' links keep the data
-    }
-    return n;
+    return placeBatch(this.root, items, this.madeDirs);
   }
 
   async enqueue(items: readonly QueueItem[]): Promise<number> {
@@ -184,6 +127,10 @@ export class FileQueue implements Queue {
       if (!unique.has(item.id)) unique.set(item.id, item);
     }
     const list = [...unique.values()];
+    if (list.length >= THREADED_MIN) {
+      this.placer ??= new PlacePool();
+      return this.placer.place(this.root, list);
+    }
     let n = 0;
     for (let i = 0; i < list.length; i += BATCH) n += this.placeBatch(list.slice(i, i + BATCH));
     return n;
@@ -539,5 +486,8 @@ export class FileQueue implements Queue {
     return out;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.placer?.close();
+    this.placer = undefined;
+  }
 }
