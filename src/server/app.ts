@@ -230,6 +230,7 @@ export async function buildServer(o: ServeOptions): Promise<Server> {
         width: b.bbox[0],
         height: b.bbox[1],
         slice: b.slice,
+        clipLimit: b["clip-limit"],
         signal,
       }),
     );

@@ -9,7 +9,8 @@ import { MESSAGE_KINDS } from "../queue/message.js";
  *  - `transform`, `bbox`, `start`: a JSON array, or emwrite's JSON-string form "[1, 2]";
  *  - `writeRaw`: a boolean, or emwrite's strings "True"/"False" (any case);
  *  - `shard-size`: only 1024 (emwrite's own limit), refused with a clear message otherwise;
- *  - `clip-limit` (CLAHE): not implemented; 0 or absent accepted, > 0 refused, never ignored.
+ *  - `clip-limit` (CLAHE): emwrite's default 0.02 when absent, ≤ 0 turns it off; the pixels
+ *    emwrite overwrote to pin each tile's range are left alone (src/server/emwrite/alignedslice.ts).
  * Unknown fields are ignored, as emwrite's Flask handlers did.
  */
 
@@ -101,9 +102,11 @@ export const alignedSliceBody = z
       ),
     "clip-limit": z
       .number()
-      .max(0, "CLAHE is not implemented in voxport; send 0 or leave clip-limit out")
-      .optional()
-      .describe("CLAHE clip limit; only 0 or absent (CLAHE is left out)"),
+      .max(1, "clip-limit is a fraction of the kernel area: at most 1")
+      .default(0.02)
+      .describe(
+        "CLAHE clip limit (scikit-image's, kernel 1024, 3072² tiles with 512 overlap); emwrite's default 0.02; 0 or less: no CLAHE",
+      ),
   })
   .describe("transform one section and stage it as 1024² PNG tiles in 4096² region objects");
 

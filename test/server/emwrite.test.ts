@@ -67,6 +67,7 @@ test("alignedslice → ngmeta → ngshard equals voxport ingest of the same sect
       slice: z,
       "shard-size": 1024,
       run_id: "manual__1",
+      "clip-limit": 0, // the CLI ingest has no CLAHE
     });
     assert.equal(r.status, 200, await r.text());
   }
@@ -142,7 +143,7 @@ test("alignedslice → ngmeta → ngshard equals voxport ingest of the same sect
   assert.deepEqual(Buffer.from(got.data.buffer), Buffer.from(want.data.buffer));
 });
 
-test("quirks: shard-size other than 1024, CLAHE and a changed volume are refused clearly", async () => {
+test("quirks: shard-size other than 1024, a clip-limit over 1 and a changed volume are refused clearly", async () => {
   const bad = await srv.post("/ngmeta", {
     ...volume,
     dest: "lab_ng2",
@@ -161,7 +162,7 @@ test("quirks: shard-size other than 1024, CLAHE and a changed volume are refused
     dest: "lab",
     "dest-tmp": "lab_tmp",
     slice: 0,
-    "clip-limit": 0.02,
+    "clip-limit": 1.5,
   });
   assert.equal(clahe.status, 400);
   assert.equal(((await clahe.json()) as { field: string }).field, "clip-limit");

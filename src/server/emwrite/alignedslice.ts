@@ -1,4 +1,5 @@
 import { VoxportError } from "../../errors.js";
+import { clahe } from "../../ops/clahe.js";
 import { type Affine2, type Plane, sourceFootprint, warpAffine } from "../../ops/resample.js";
 import { decodeSliceRegion, probeSlice, sliceKind } from "../../sources/decode.js";
 import { readBytes } from "../../storage/io.js";
@@ -11,10 +12,19 @@ import { encodeRegion, encodeTile, REGION, regionName, regionTiles, TILE } from 
  * function the aligned-sections source of `voxport ingest` uses, and tiles are PNG (lossless),
  * so `/ngshard` later reads exactly the voxels the CLI would compute.
  *
- * Left out, on purpose: CLAHE (refused by the schema when asked for), emwrite's 12288² super-
- * tiles with 512 overlap (they exist only for CLAHE; without it every tile is rendered directly),
- * and the `<dest>_process/<run_id>/align/` thumbnail (a preview for the Airflow e-mail).
- * Memory: the decoded section plus one region's tiles.
+ * CLAHE (`clip-limit` > 0; emwrite's default 0.02) as emwrite applied it: 3072² tiles of the
+ * canvas, each equalised over its window grown by 512 on every side (clipped to the canvas)
+ * with skimage's algorithm (src/ops/clahe.ts, kernel 1024), zeros kept zero, and only the tile
+ * itself kept. emwrite forced two pixels of each window to 0 and 255 so that all tiles share one
+ * input range (and wrote them into its source array, so they leaked into the output); here the
+ * range 0…255 is given to the equalisation instead and no pixel is altered. A canvas that fits
+ * in one window uses its own range, as emwrite's unpinned single tile did. emwrite's 12288²
+ * super-tiles only bounded its memory: the tile windows are the same on the whole canvas.
+ *
+ * Left out, on purpose: the `<dest>_process/<run_id>/align/` thumbnail (a preview for the
+ * Airflow e-mail).
+ * Memory: the decoded section plus one region's tiles (with CLAHE, plus up to two rows of
+ * equalised 3072² tiles).
  */
 
 export interface AlignedSliceJob {
@@ -27,6 +37,8 @@ export interface AlignedSliceJob {
   width: number;
   height: number;
   slice: number;
+  /** CLAHE clip limit; 0 or less: none. */
+  clipLimit?: number;
   signal?: AbortSignal;
 }
 
@@ -67,21 +79,21 @@ async function decodeSection(
   return { data, x0: 0, y0: 0, width, height, channels: 1, w: width, h: height };
 }
 
-/** Renders tile (tx, ty) of the canvas: TILE² pixels, 0 outside the canvas and the section. */
-function renderTile(job: AlignedSliceJob, src: Plane, tx: number, ty: number): Uint8Array {
-  const out: Plane = {
-    data: new Uint8Array(TILE * TILE),
-    x0: tx * TILE,
-    y0: ty * TILE,
-    width: TILE,
-    height: TILE,
-    channels: 1,
-  };
+/** Renders a w × h window of the canvas at (x0, y0): 0 outside the canvas and the section. */
+function renderWindow(
+  job: AlignedSliceJob,
+  src: Plane,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+): Uint8Array {
+  const out: Plane = { data: new Uint8Array(w * h), x0, y0, width: w, height: h, channels: 1 };
   const inCanvas = {
-    x0: out.x0,
-    y0: out.y0,
-    x1: Math.min(out.x0 + TILE, job.width),
-    y1: Math.min(out.y0 + TILE, job.height),
+    x0,
+    y0,
+    x1: Math.min(x0 + w, job.width),
+    y1: Math.min(y0 + h, job.height),
   };
   if (!sourceFootprint(job.transform, inCanvas, src.width, src.height, "linear")) {
     return out.data as Uint8Array;
@@ -91,15 +103,92 @@ function renderTile(job: AlignedSliceJob, src: Plane, tx: number, ty: number): U
   // emwrite crops the canvas: what lies beyond it is 0 even where the section reaches.
   const cw = inCanvas.x1 - inCanvas.x0;
   const ch = inCanvas.y1 - inCanvas.y0;
-  if (cw < TILE) for (let j = 0; j < TILE; j++) px.fill(0, j * TILE + cw, (j + 1) * TILE);
-  if (ch < TILE) px.fill(0, ch * TILE);
+  if (cw < w) for (let j = 0; j < h; j++) px.fill(0, j * w + cw, (j + 1) * w);
+  if (ch < h) px.fill(0, ch * w);
   return px;
+}
+
+const CLAHE_TILE = 3072;
+const CLAHE_OVERLAP = 512;
+const CLAHE_KERNEL = 1024;
+
+/** The canvas after CLAHE, one 3072² tile at a time (see the top of this file). */
+class EqualisedCanvas {
+  private readonly tiles = new Map<string, Uint8Array>();
+
+  constructor(
+    private readonly job: AlignedSliceJob,
+    private readonly src: Plane,
+    private readonly clipLimit: number,
+  ) {}
+
+  /** TILE² pixels at staging tile (tx, ty); a staging tile lies inside one CLAHE tile. */
+  tile(tx: number, ty: number): Uint8Array {
+    const cx = Math.floor((tx * TILE) / CLAHE_TILE);
+    const cy = Math.floor((ty * TILE) / CLAHE_TILE);
+    const eq = this.equalised(cx, cy);
+    const out = new Uint8Array(TILE * TILE);
+    const ox = tx * TILE - cx * CLAHE_TILE;
+    const oy = ty * TILE - cy * CLAHE_TILE;
+    for (let j = 0; j < TILE; j++) {
+      out.set(eq.subarray((oy + j) * CLAHE_TILE + ox, (oy + j) * CLAHE_TILE + ox + TILE), j * TILE);
+    }
+    return out;
+  }
+
+  /** Forgets equalised tiles above canvas row `y` (regions are staged top to bottom). */
+  dropAbove(y: number): void {
+    for (const key of this.tiles.keys()) {
+      if ((Number(key.split(",")[1]) + 1) * CLAHE_TILE <= y) this.tiles.delete(key);
+    }
+  }
+
+  private equalised(cx: number, cy: number): Uint8Array {
+    const key = `${cx},${cy}`;
+    let eq = this.tiles.get(key);
+    if (eq) return eq;
+    const { width: W, height: H } = this.job;
+    const x0 = Math.max(0, cx * CLAHE_TILE - CLAHE_OVERLAP);
+    const y0 = Math.max(0, cy * CLAHE_TILE - CLAHE_OVERLAP);
+    const x1 = Math.min(W, (cx + 1) * CLAHE_TILE + CLAHE_OVERLAP);
+    const y1 = Math.min(H, (cy + 1) * CLAHE_TILE + CLAHE_OVERLAP);
+    const w = x1 - x0;
+    const h = y1 - y0;
+    const win = renderWindow(this.job, this.src, x0, y0, w, h);
+    eq = new Uint8Array(CLAHE_TILE * CLAHE_TILE);
+    if (win.some((v) => v !== 0)) {
+      const whole = x0 === 0 && y0 === 0 && x1 === W && y1 === H;
+      const out = clahe(win, w, h, {
+        kernel: CLAHE_KERNEL,
+        clipLimit: this.clipLimit,
+        range: whole ? undefined : [0, 255],
+      });
+      // Keep this tile's part of the window; zeros of the input stay zero.
+      const tw = Math.min(CLAHE_TILE, W - cx * CLAHE_TILE);
+      const th = Math.min(CLAHE_TILE, H - cy * CLAHE_TILE);
+      const dx = cx * CLAHE_TILE - x0;
+      const dy = cy * CLAHE_TILE - y0;
+      for (let j = 0; j < th; j++) {
+        for (let i = 0; i < tw; i++) {
+          const k = (dy + j) * w + dx + i;
+          eq[j * CLAHE_TILE + i] = win[k] === 0 ? 0 : out[k];
+        }
+      }
+    }
+    this.tiles.set(key, eq);
+    return eq;
+  }
 }
 
 export async function alignedSlice(job: AlignedSliceJob): Promise<AlignedSliceResult> {
   const src = await decodeSection(job.imageStore, job.imageKey);
   const result: AlignedSliceResult = { regions: 0, tiles: 0, bytes: 0 };
+  const equalised =
+    (job.clipLimit ?? 0) > 0 ? new EqualisedCanvas(job, src, job.clipLimit as number) : undefined;
+  const render = (tx: number, ty: number) =>
+    equalised ? equalised.tile(tx, ty) : renderWindow(job, src, tx * TILE, ty * TILE, TILE, TILE);
   for (let yb = 0; yb * REGION < job.height; yb++) {
+    equalised?.dropAbove(yb * REGION);
     for (let xb = 0; xb * REGION < job.width; xb++) {
       job.signal?.throwIfAborted();
       const { cols, rows } = regionTiles(job.width, job.height, xb, yb);
@@ -108,7 +197,7 @@ export async function alignedSlice(job: AlignedSliceJob): Promise<AlignedSliceRe
         for (let c = 0; c < cols; c++) {
           const tx = (xb * REGION) / TILE + c;
           const ty = (yb * REGION) / TILE + r;
-          pngs.push(await encodeTile(renderTile(job, src, tx, ty)));
+          pngs.push(await encodeTile(render(tx, ty)));
         }
       }
       const bytes = encodeRegion(job.width, job.height, TILE, pngs);
