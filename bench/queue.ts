@@ -9,7 +9,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { Redis } from "ioredis";
 import { openQueue } from "../src/queue/open.js";
-import type { Queue, QueueItem } from "../src/queue/queue.js";
+import { enqueueInFlight, type Queue, type QueueItem } from "../src/queue/queue.js";
 import { missing, type Server, sqsUrl, startMoto, startRedis } from "../test/queue/servers.js";
 
 /**
@@ -102,16 +102,15 @@ async function enqueueMany(
 ): Promise<EnqueueFigures> {
   // As `voxport ingest --queue` does (src/tasks/enqueue.ts): a few calls in flight.
   const t0 = performance.now();
-  let added = 0;
-  const inFlight: Promise<number>[] = [];
-  for (let i = 0; i < n; i += batch) {
-    const items: QueueItem[] = [];
-    for (let j = i; j < Math.min(n, i + batch); j++)
-      items.push({ id: `t${j}`, stage: 0, body: body(j) });
-    if (inFlight.length >= depth) added += await (inFlight.shift() as Promise<number>);
-    inFlight.push(queueFor(i).enqueue(items));
-  }
-  for (const p of inFlight) added += await p;
+  const calls = function* () {
+    for (let i = 0; i < n; i += batch) {
+      const items: QueueItem[] = [];
+      for (let j = i; j < Math.min(n, i + batch); j++)
+        items.push({ id: `t${j}`, stage: 0, body: body(j) });
+      yield () => queueFor(i).enqueue(items);
+    }
+  };
+  const added = await enqueueInFlight(calls(), depth);
   const seconds = (performance.now() - t0) / 1000;
   if (added !== n) throw new Error(`enqueued ${added} of ${n}`);
   return { tasks: n, seconds, perSecond: n / seconds };

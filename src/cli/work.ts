@@ -156,7 +156,6 @@ export function registerWork(program: Command): void {
         waitMs: flags.wait,
         exitWhenEmpty: flags.exitWhenEmpty,
         onEvent,
-        onDropped: handler.dropped,
       });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {

@@ -144,30 +144,36 @@ export function clahe(img: Uint8Array, w: number, h: number, o: ClaheOptions): U
       maps.push(map);
     }
   }
-  // The mappings, padded by one region on each side with copies of the edge ones.
-  const mapAt = (ry: number, rx: number) =>
-    maps[Math.min(Math.max(ry - 1, 0), ny - 1) * nx + Math.min(Math.max(rx - 1, 0), nx - 1)];
-  // Step 4: blend, in float32 as skimage does, and truncate.
+  // The mappings, padded by one region on each side with the edge ones (references, no copies).
+  const px2 = nx + 2;
+  const padded: Int32Array[] = [];
+  for (let ry = 0; ry < ny + 2; ry++) {
+    for (let rx = 0; rx < px2; rx++) {
+      padded.push(
+        maps[Math.min(Math.max(ry - 1, 0), ny - 1) * nx + Math.min(Math.max(rx - 1, 0), nx - 1)],
+      );
+    }
+  }
+  // Step 4: blend the four mappings around each pixel, in float32 as skimage does, and truncate.
   const blended = new Uint16Array(w * h);
   const f = Math.fround;
   let rmin = GREY;
   let rmax = 0;
   for (let y = 0; y < h; y++) {
     const py = y + half;
-    const by = Math.floor(py / k);
+    const top = Math.floor(py / k) * px2;
     const u = (py % k) / k;
-    const cy = [1 - u, u];
+    const cy0 = 1 - u;
     for (let x = 0; x < w; x++) {
       const px = x + half;
       const bx = Math.floor(px / k);
       const v = (px % k) / k;
       const cx0 = 1 - v;
       const bin = binOf[img[y * w + x]];
-      let acc = 0;
-      for (let ey = 0; ey < 2; ey++) {
-        acc = f(acc + f(mapAt(by + ey, bx)[bin] * (cx0 * cy[ey])));
-        acc = f(acc + f(mapAt(by + ey, bx + 1)[bin] * (v * cy[ey])));
-      }
+      let acc = f(padded[top + bx][bin] * (cx0 * cy0));
+      acc = f(acc + f(padded[top + bx + 1][bin] * (v * cy0)));
+      acc = f(acc + f(padded[top + px2 + bx][bin] * (cx0 * u)));
+      acc = f(acc + f(padded[top + px2 + bx + 1][bin] * (v * u)));
       const r = Math.trunc(acc);
       blended[y * w + x] = r;
       if (r < rmin) rmin = r;

@@ -176,3 +176,35 @@ export function isDrained(stats: QueueStats): boolean {
   const t = totals(stats);
   return t.pending === 0 && t.delayed === 0 && t.leased === 0;
 }
+
+/**
+ * Runs enqueue calls with at most `depth` in flight, so that backends able to overlap them do
+ * (fq's placement threads, Redis pipelines, SQS senders); `calls` is consumed lazily, so only
+ * `depth` batches of messages exist at a time. Returns the sum of new ids; every started call
+ * settles before the first failure is rethrown.
+ */
+export async function enqueueInFlight(
+  calls: Iterable<() => Promise<number>>,
+  depth = 4,
+): Promise<number> {
+  let added = 0;
+  let failure: unknown;
+  const running = new Set<Promise<void>>();
+  for (const call of calls) {
+    if (failure !== undefined) break;
+    const p: Promise<void> = call().then(
+      (n) => {
+        added += n;
+      },
+      (e) => {
+        failure ??= e;
+      },
+    );
+    running.add(p);
+    void p.then(() => running.delete(p));
+    if (running.size >= depth) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure !== undefined) throw failure;
+  return added;
+}

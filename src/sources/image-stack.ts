@@ -14,7 +14,7 @@
  * callers should prefer boxes spanning whole rows of slices for these formats.
  */
 import { VoxportError } from "../errors.js";
-import { type Block, type DataType, makeBlock, type Vec3 } from "../ops/array.js";
+import type { Block, DataType, Vec3 } from "../ops/array.js";
 import { type Box, boxToString } from "../ops/bbox.js";
 import { throwIfAborted } from "../storage/abort.js";
 import { mapLimit } from "./concurrency.js";
@@ -27,7 +27,7 @@ import {
   sliceKind,
 } from "./decode.js";
 import { listSlices, type SliceFile } from "./slice-list.js";
-import { checkReadBox, type VolumeSource } from "./source.js";
+import { startRead, type VolumeSource } from "./source.js";
 
 /** Headers read at once while opening. */
 export const OPEN_CONCURRENCY = 16;
@@ -107,12 +107,11 @@ export class ImageStackSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    checkReadBox(this.description, box, signal);
-    const sx = box.max[0] - box.min[0];
-    const sy = box.max[1] - box.min[1];
-    const sz = box.max[2] - box.min[2];
+    const {
+      block,
+      size: [sx, sy, sz],
+    } = startRead(this, box, signal);
     const nc = this.channels;
-    const block = makeBlock(this.dtype, [sx, sy, sz, nc]);
     const z0 = Math.max(0, box.min[2]);
     const z1 = Math.min(this.size[2], box.max[2]);
     // Every (section, tile) pair the box overlaps, with the tile-local region to decode.

@@ -30,14 +30,14 @@
  * N stage-0 tasks is decompressed about N/2 times in total; gunzip very large files first.
  */
 import { createReadStream } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
 import * as nifti from "nifti-reader-js";
 import { VoxportError } from "../errors.js";
-import { type Block, type DataType, makeBlock, type TypedArray, type Vec3 } from "../ops/array.js";
+import type { Block, DataType, TypedArray, Vec3 } from "../ops/array.js";
 import type { Box } from "../ops/bbox.js";
 import { throwIfAborted } from "../storage/abort.js";
-import { checkReadBox, type VolumeSource } from "./source.js";
+import { openFileBytes } from "./bytes.js";
+import { startRead, type VolumeSource } from "./source.js";
 
 /** How a stored NIfTI type is read: bytes per voxel, a reader, and the output type. */
 interface StoredType {
@@ -108,11 +108,10 @@ export class NiftiSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    checkReadBox(this.path, box, signal);
-    const sx = box.max[0] - box.min[0];
-    const sy = box.max[1] - box.min[1];
-    const sz = box.max[2] - box.min[2];
-    const block = makeBlock(this.dtype, [sx, sy, sz, this.channels]);
+    const {
+      block,
+      size: [sx, sy, sz],
+    } = startRead(this, box, signal);
     const [nx, ny, nz] = this.size;
     const x0 = Math.max(0, box.min[0]);
     const x1 = Math.min(nx, box.max[0]);
@@ -187,18 +186,7 @@ export class NiftiSource implements VolumeSource {
     put: (seg: Segment, bytes: Uint8Array) => void,
     opts: { rowBytes: number; w: number; signal?: AbortSignal },
   ): Promise<void> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.path, "r");
-    } catch (e) {
-      throw new VoxportError(
-        "INVALID_SOURCE",
-        `${this.path}: cannot open: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      );
-    }
+    const bytes = await openFileBytes(this.path);
     try {
       // Consecutive rows are read as one span when the span is not much larger than what the
       // box needs (at most 4× and 64 MiB): few reads for whole-row boxes, little waste otherwise.
@@ -215,18 +203,7 @@ export class NiftiSource implements VolumeSource {
         }
         const start = segments[i].at;
         const length = segments[j - 1].at + segments[j - 1].length - start;
-        const buf = Buffer.allocUnsafe(length);
-        let done = 0;
-        while (done < length) {
-          const { bytesRead } = await fh.read(buf, done, length - done, start + done);
-          if (bytesRead === 0) {
-            throw new VoxportError(
-              "INVALID_SOURCE",
-              `${this.path}: ends at byte ${start + done}, voxel data needs ${start + length} (truncated?)`,
-            );
-          }
-          done += bytesRead;
-        }
+        const buf = await bytes.read(start, length);
         for (let k = i; k < j; k++) {
           const s = segments[k];
           put(s, buf.subarray(s.at - start, s.at - start + s.length));
@@ -234,7 +211,7 @@ export class NiftiSource implements VolumeSource {
         i = j;
       }
     } finally {
-      await fh.close();
+      await bytes.close();
     }
   }
 
@@ -332,25 +309,13 @@ export function isNiftiPath(path: string): boolean {
 }
 
 async function readHead(path: string): Promise<{ head: Buffer; gzipped: boolean; size: number }> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, "r");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new VoxportError(
-      code === "ENOENT" ? "NOT_FOUND" : "INVALID_SOURCE",
-      `${path}: cannot open: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
+  const bytes = await openFileBytes(path);
+  const size = bytes.size;
   let first: Buffer;
-  let size: number;
   try {
-    size = (await fh.stat()).size;
-    first = Buffer.alloc(Math.min(size, HEADER_BYTES));
-    await fh.read(first, 0, first.length, 0);
+    first = await bytes.read(0, Math.min(size, HEADER_BYTES));
   } finally {
-    await fh.close();
+    await bytes.close();
   }
   if (first[0] !== 0x1f || first[1] !== 0x8b) return { head: first, gzipped: false, size };
   // Gzip: decompress just the header.

@@ -1,5 +1,5 @@
 import { VoxportError } from "../errors.js";
-import type { Block, DataType, Vec3 } from "../ops/array.js";
+import { type Block, type DataType, makeBlock, type Vec3 } from "../ops/array.js";
 import { type Box, boxToString } from "../ops/bbox.js";
 import { throwIfAborted } from "../storage/abort.js";
 
@@ -40,4 +40,18 @@ export function checkReadBox(where: string, box: Box, signal?: AbortSignal): voi
     }
   }
   throwIfAborted(signal, `${where}: read ${boxToString(box)}`);
+}
+
+/**
+ * How every `read` starts: the checks above, then the zero-filled block for the whole box (parts
+ * outside the volume stay zero) and the box's size.
+ */
+export function startRead(
+  source: VolumeSource,
+  box: Box,
+  signal?: AbortSignal,
+): { block: Block; size: Vec3 } {
+  checkReadBox(source.description, box, signal);
+  const size: Vec3 = [box.max[0] - box.min[0], box.max[1] - box.min[1], box.max[2] - box.min[2]];
+  return { block: makeBlock(source.dtype, [...size, source.channels]), size };
 }

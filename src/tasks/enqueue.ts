@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { ingestItem, publishItem } from "../queue/message.js";
-import type { ParentLink, Queue, QueueItem } from "../queue/queue.js";
+import { enqueueInFlight, type ParentLink, type Queue, type QueueItem } from "../queue/queue.js";
 import { openStore } from "../storage/registry.js";
 import { centreTasks, childrenOf, parentsOf } from "./deps.js";
 import type { IngestJob, IngestTask } from "./job.js";
@@ -88,7 +88,6 @@ export function jobRecord(p: PreparedJob, test: boolean): QueueJobRecord {
 }
 
 const ENQUEUE_CHUNK = 10_000;
-const ENQUEUE_DEPTH = 4;
 
 export async function enqueueJob(
   p: PreparedJob,
@@ -110,19 +109,12 @@ export async function enqueueJob(
   const tasks = test
     ? centreTasks(scales, job.stages, TEST_TASKS)
     : [...stageTasks(scales, job.stages[0], 0)];
-  // Chunks of 10,000 (bounded memory for the messages), a few in flight so that backends that
-  // can place them in parallel (fq's placement threads, Redis pipelines, SQS senders) do.
-  let enqueued = 0;
-  const inFlight: Promise<number>[] = [];
-  for (let i = 0; i < tasks.length; i += ENQUEUE_CHUNK) {
-    if (inFlight.length >= ENQUEUE_DEPTH) enqueued += await (inFlight.shift() as Promise<number>);
-    const p = queue.enqueue(tasks.slice(i, i + ENQUEUE_CHUNK).map((t) => taskItem(job, t)));
-    p.catch(() => {}); // reported when awaited below; no unhandled rejection meanwhile
-    inFlight.push(p);
-  }
-  for (const r of await Promise.allSettled(inFlight)) {
-    if (r.status === "rejected") throw r.reason;
-    enqueued += r.value;
-  }
+  // Chunks of 10,000 (bounded memory for the messages), a few calls in flight.
+  const chunks = function* () {
+    for (let i = 0; i < tasks.length; i += ENQUEUE_CHUNK) {
+      yield () => queue.enqueue(tasks.slice(i, i + ENQUEUE_CHUNK).map((t) => taskItem(job, t)));
+    }
+  };
+  const enqueued = await enqueueInFlight(chunks());
   return { state, enqueued, offered: tasks.length, totals, test };
 }

@@ -6,7 +6,7 @@ import { openSource } from "../sources/open.js";
 import type { VolumeSource } from "../sources/source.js";
 import type { KvStore } from "../storage/kvstore.js";
 import { openStore } from "../storage/registry.js";
-import { DONE_PREFIX, type IngestJob, type IngestTask } from "./job.js";
+import { DONE_PREFIX, type IngestJob, type IngestTask, JOB_KEY } from "./job.js";
 import { boxAtLevel, levelStep, scaleBox } from "./plan.js";
 
 /** What one worker holds open while it runs tasks of one job. */
@@ -126,7 +126,22 @@ export async function runIngestTask(
     level++;
   }
   await ctx.store.put(markerKey(task), new Uint8Array(0), { contentType: "text/plain" });
+  // A queue may run a task twice (its lease ran out while it ran; SQS even accepts the stale
+  // receipt handle), and the late run may end after the job was published.
+  await dropStaleMarker(ctx.store, markerKey(task));
   return result;
+}
+
+/**
+ * After a task wrote its done marker: if the job was published meanwhile (job.json gone, info
+ * there), the marker would bring `.voxport/` back into the finished dataset, so remove it.
+ * With publishDataset's second listing (run.ts) no marker stays, whatever the interleaving.
+ */
+export async function dropStaleMarker(store: KvStore, marker: string): Promise<boolean> {
+  if ((await store.stat(JOB_KEY)) !== undefined) return false;
+  if ((await store.stat("info")) === undefined) return false;
+  await store.delete(marker);
+  return true;
 }
 
 function reduce(

@@ -267,21 +267,9 @@ export async function publishDataset(
   for await (const key of store.list(".voxport/")) if (key !== JOB_KEY) await store.delete(key);
   await store.delete(JOB_KEY);
   // A duplicate run of a task (its lease expired while it ran) may have written its done marker
-  // after the listing above. Such a run checks for job.json after writing (dropStaleMarker), so
+  // after the listing above. Such a run checks for job.json after writing (ingest-task.ts), so
   // either it sees job.json gone and removes its marker, or its marker predates this listing.
   for await (const key of store.list(".voxport/")) await store.delete(key);
-}
-
-/**
- * Called after a task wrote its done marker. If the job was published meanwhile (job.json gone,
- * info there), the marker would bring `.voxport/` back into the finished dataset: remove it.
- * Together with publishDataset's second listing this leaves no marker behind, whatever the order.
- */
-export async function dropStaleMarker(store: KvStore, marker: string): Promise<boolean> {
-  if ((await store.stat(JOB_KEY)) !== undefined) return false;
-  if ((await store.stat("info")) === undefined) return false;
-  await store.delete(marker);
-  return true;
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; the first failure stops new starts

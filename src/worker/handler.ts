@@ -22,7 +22,7 @@ import {
   type TaskResult,
 } from "../tasks/ingest-task.js";
 import { type IngestJob, type IngestTask, JOB_KEY } from "../tasks/job.js";
-import { dropStaleMarker, publishDataset } from "../tasks/run.js";
+import { publishDataset } from "../tasks/run.js";
 import type { ThreadPool } from "./pool.js";
 
 /**
@@ -116,21 +116,6 @@ export class IngestHandler {
     return runIngestTask(await ctx, task);
   }
 
-  /**
-   * A task whose lease was lost ran anyway (a duplicate: another worker has it). If the job was
-   * published meanwhile, the done marker this run wrote at its end must not stay.
-   */
-  readonly dropped = async (lease: Lease): Promise<void> => {
-    let msg: ReturnType<typeof parseMessage>;
-    try {
-      msg = parseMessage(lease.body);
-    } catch {
-      return;
-    }
-    if (msg.kind !== "ingest") return;
-    await dropStaleMarker(this.store(msg.job), markerKey(msg.task));
-  };
-
   /** BOSS tasks run here, not on the pool: they are HTTP-bound (see src/boss/task.ts). */
   private bossContext(msg: { job: string; boss: unknown }): BossContext {
     const job = msg.boss as BossContext["job"];
@@ -183,9 +168,6 @@ export class IngestHandler {
       return { kind: "ingest", parents, skipped: true };
     }
     const result = await this.runTask(job, task);
-    // Some queues cannot always tell a duplicate delivery from the real one (SQS accepts a stale
-    // receipt handle), so every run checks that it did not outlive the job.
-    await dropStaleMarker(this.store(msg.job), markerKey(task));
     return { kind: "ingest", parents, result };
   };
 }

@@ -54,8 +54,6 @@ export interface WorkerLoopOptions {
   /** Return once the queue has nothing pending, delayed or leased anywhere. */
   exitWhenEmpty?: boolean;
   onEvent?(e: WorkerEvent): void;
-  /** Called when a task ran to the end but its lease was lost (its result is dropped). */
-  onDropped?(lease: Lease): Promise<void>;
 }
 
 export interface WorkerSummary {
@@ -129,16 +127,16 @@ export class WorkerLoop {
         return;
       }
       if (this.aborted) return;
+      // Lost while it ran (the lease keeper reported it) or found lost on completing: the
+      // result is dropped.
       if (this.keeper.isLost(lease)) {
         this.summary.lost++;
-        await this.o.onDropped?.(lease);
         return;
       }
       const r = await queue.complete(lease, { parents: outcome.parents });
       if (!r.ok) {
         this.summary.lost++;
         onEvent?.({ type: "lost", lease });
-        await this.o.onDropped?.(lease);
         return;
       }
       this.summary.done++;

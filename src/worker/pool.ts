@@ -49,7 +49,16 @@ export class ThreadPool {
   private readonly waiting: Array<(s: Slot) => void> = [];
   private closed = false;
 
-  constructor(size: number) {
+  /**
+   * `entry`: the thread's module (it answers each message with `{ok, value}` or `{ok: false,
+   * error}`). `unrefIdle`: idle threads do not keep the process alive (for pools that live in a
+   * long-lived object, such as a queue handle, rather than in one job).
+   */
+  constructor(
+    size: number,
+    private readonly entry: URL = THREAD_ENTRY,
+    private readonly unrefIdle = false,
+  ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
@@ -58,7 +67,8 @@ export class ThreadPool {
   }
 
   private spawn(): Slot {
-    const worker = startThread(THREAD_ENTRY);
+    const worker = startThread(this.entry);
+    if (this.unrefIdle) worker.unref();
     const slot: Slot = { worker, busy: false };
     worker.on(
       "message",
@@ -90,6 +100,7 @@ export class ThreadPool {
     const free = this.slots.find((s) => !s.busy);
     if (free) {
       free.busy = true;
+      free.worker.ref();
       return Promise.resolve(free);
     }
     return new Promise((resolve) => this.waiting.push(resolve));
@@ -98,7 +109,10 @@ export class ThreadPool {
   private release(slot: Slot): void {
     const next = this.waiting.shift();
     if (next) next(slot);
-    else slot.busy = false;
+    else {
+      slot.busy = false;
+      if (this.unrefIdle) slot.worker.unref();
+    }
   }
 
   /** Run `message` on a free thread; `onEvent` receives the events the task emits as it goes. */

@@ -6,8 +6,9 @@ import { after, before, describe, test } from "node:test";
 import type { KvStore } from "../../src/storage/kvstore.js";
 import { openStore } from "../../src/storage/registry.js";
 import { prepareIngest } from "../../src/tasks/ingest.js";
+import { dropStaleMarker } from "../../src/tasks/ingest-task.js";
 import { DONE_PREFIX, type IngestJob, JOB_KEY } from "../../src/tasks/job.js";
-import { dropStaleMarker, publishDataset } from "../../src/tasks/run.js";
+import { publishDataset } from "../../src/tasks/run.js";
 import { writeStack } from "../fixtures/stack.js";
 
 /**

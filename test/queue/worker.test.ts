@@ -203,8 +203,8 @@ describe("worker loop (mem://)", () => {
         if (lease.id === "slow") await gate;
         return ok;
       },
-      onDropped: async (l) => {
-        dropped.push(l.id);
+      onEvent: (e) => {
+        if (e.type === "lost") dropped.push(e.lease.id);
       },
     });
     const running = loop.run();

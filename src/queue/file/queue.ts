@@ -1,7 +1,5 @@
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
-  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -10,7 +8,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { readdir } from "node:fs/promises";
@@ -80,7 +77,7 @@ export class FileQueue implements Queue {
   private cache: string[] = [];
   private cachePos = 0;
   private firstDoneMarked = false;
-  private placer?: PlacePool;
+  private readonly placer = new PlacePool();
 
   private constructor(
     readonly url: string,
@@ -128,7 +125,6 @@ export class FileQueue implements Queue {
     }
     const list = [...unique.values()];
     if (list.length >= THREADED_MIN) {
-      this.placer ??= new PlacePool();
       return this.placer.place(this.root, list);
     }
     let n = 0;
@@ -487,7 +483,6 @@ export class FileQueue implements Queue {
   }
 
   async close(): Promise<void> {
-    await this.placer?.close();
-    this.placer = undefined;
+    await this.placer.close();
   }
 }

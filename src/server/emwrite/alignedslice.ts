@@ -114,7 +114,8 @@ const CLAHE_KERNEL = 1024;
 
 /** The canvas after CLAHE, one 3072² tile at a time (see the top of this file). */
 class EqualisedCanvas {
-  private readonly tiles = new Map<string, Uint8Array>();
+  /** Equalised tiles by CLAHE row, then column. */
+  private readonly rows = new Map<number, Map<number, Uint8Array>>();
 
   constructor(
     private readonly job: AlignedSliceJob,
@@ -138,14 +139,16 @@ class EqualisedCanvas {
 
   /** Forgets equalised tiles above canvas row `y` (regions are staged top to bottom). */
   dropAbove(y: number): void {
-    for (const key of this.tiles.keys()) {
-      if ((Number(key.split(",")[1]) + 1) * CLAHE_TILE <= y) this.tiles.delete(key);
-    }
+    for (const cy of this.rows.keys()) if ((cy + 1) * CLAHE_TILE <= y) this.rows.delete(cy);
   }
 
   private equalised(cx: number, cy: number): Uint8Array {
-    const key = `${cx},${cy}`;
-    let eq = this.tiles.get(key);
+    let row = this.rows.get(cy);
+    if (!row) {
+      row = new Map();
+      this.rows.set(cy, row);
+    }
+    let eq = row.get(cx);
     if (eq) return eq;
     const { width: W, height: H } = this.job;
     const x0 = Math.max(0, cx * CLAHE_TILE - CLAHE_OVERLAP);
@@ -175,7 +178,7 @@ class EqualisedCanvas {
         }
       }
     }
-    this.tiles.set(key, eq);
+    row.set(cx, eq);
     return eq;
   }
 }

@@ -29,7 +29,7 @@ import {
 } from "../../ops/resample.js";
 import { throwIfAborted } from "../../storage/abort.js";
 import { mapLimit } from "../concurrency.js";
-import { checkReadBox, type VolumeSource } from "../source.js";
+import { startRead, type VolumeSource } from "../source.js";
 import { readSectionList, type SectionEntry, type SectionList, sectionPath } from "./registry.js";
 import { openSectionFile, type SectionFile } from "./section.js";
 
@@ -119,10 +119,11 @@ export class AlignedSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    checkReadBox(this.description, box, signal);
-    const [sx, sy, sz] = [0, 1, 2].map((d) => box.max[d] - box.min[d]);
+    const {
+      block,
+      size: [sx, sy, sz],
+    } = startRead(this, box, signal);
     const nc = this.channels;
-    const block = makeBlock(this.dtype, [sx, sy, sz, nc]);
     if (sx === 0 || sy === 0 || sz === 0) return block;
     // The box in global coordinates; only the part inside the volume is filled.
     const o = this.origin;

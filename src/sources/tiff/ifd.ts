@@ -10,7 +10,7 @@
  */
 import { VoxportError } from "../../errors.js";
 import type { DataType } from "../../ops/array.js";
-import type { ByteSource } from "./bytes.js";
+import type { ByteSource } from "../bytes.js";
 
 export const COMPRESSION = {
   none: 1,

@@ -9,7 +9,7 @@
  */
 import { VoxportError } from "../../errors.js";
 import { type DataType, type TypedArray, viewAs } from "../../ops/array.js";
-import { type ByteSource, openFileBytes } from "./bytes.js";
+import { type ByteSource, openFileBytes } from "../bytes.js";
 import { decompress, undoFloatPredictor, undoHorizontal } from "./codecs.js";
 import { COMPRESSION, Endian, readTiffStructure, type TiffPage, tagSlice } from "./ifd.js";
 

@@ -11,10 +11,10 @@
  * (at most READ_CONCURRENCY pages at once).
  */
 import { VoxportError } from "../../errors.js";
-import { type Block, type DataType, makeBlock, type Vec3 } from "../../ops/array.js";
+import type { Block, DataType, Vec3 } from "../../ops/array.js";
 import { type Box, boxToString } from "../../ops/bbox.js";
 import { mapLimit } from "../concurrency.js";
-import { checkReadBox, type VolumeSource } from "../source.js";
+import { startRead, type VolumeSource } from "../source.js";
 import { TiffFile } from "./reader.js";
 
 /** Pages decoded at once by one `read`. */
@@ -52,11 +52,10 @@ export class TiffSource implements VolumeSource {
 
   async read(box: Box, options: { signal?: AbortSignal } = {}): Promise<Block> {
     const { signal } = options;
-    checkReadBox(this.description, box, signal);
-    const sx = box.max[0] - box.min[0];
-    const sy = box.max[1] - box.min[1];
-    const sz = box.max[2] - box.min[2];
-    const block = makeBlock(this.dtype, [sx, sy, sz, this.channels]);
+    const {
+      block,
+      size: [sx, sy, sz],
+    } = startRead(this, box, signal);
     const z0 = Math.max(0, box.min[2]);
     const z1 = Math.min(this.size[2], box.max[2]);
     if (z1 <= z0 || sx === 0 || sy === 0) return block;

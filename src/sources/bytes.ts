@@ -1,9 +1,9 @@
 /**
- * Random access to a file's bytes: the TIFF reader reads a header, IFDs and the tiles or strips
- * a region needs, never the whole file.
+ * Random access to a file's bytes, so that readers fetch only what a region needs: the TIFF
+ * reader its header, IFDs and tiles or strips; the NIfTI reader its header and voxel rows.
  */
 import { type FileHandle, open } from "node:fs/promises";
-import { VoxportError } from "../../errors.js";
+import { VoxportError } from "../errors.js";
 
 export interface ByteSource {
   /** Names the file in errors. */
